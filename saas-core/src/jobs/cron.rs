@@ -1,0 +1,126 @@
+//! Cron entries: each tick enqueues a job keyed by the entry and the tick's time, so
+//! several schedulers (one per node) enqueue it once.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use apalis_cron::CronScheduler;
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::EnqueueOptions;
+use crate::context::AppContext;
+use crate::error::{ServiceError, ServiceResult};
+
+/// One periodic entry.
+#[derive(Debug, Clone)]
+pub struct CronEntry {
+    /// A unique name (`payments.expire_escrow_holds`).
+    pub name: String,
+    /// When it fires (UTC).
+    pub schedule: ::cron::Schedule,
+    /// The job enqueued on each tick.
+    pub job: String,
+    /// That job's payload.
+    pub payload: Value,
+}
+
+/// The cron entries of an app.
+#[derive(Debug, Clone, Default)]
+pub struct CronSchedule {
+    entries: Vec<CronEntry>,
+    errors: Vec<String>,
+}
+
+impl CronSchedule {
+    /// Adds an entry firing on `expression` (six fields, seconds first: `0 */15 * * * *`,
+    /// or `@hourly`, `@daily`…) that enqueues `job` with `payload`. A bad expression makes
+    /// the app refuse to build, naming the entry.
+    pub fn add(&mut self, name: &str, expression: &str, job: &str, payload: Value) -> &mut Self {
+        match ::cron::Schedule::from_str(expression) {
+            Ok(schedule) => self.entries.push(CronEntry {
+                name: name.to_owned(),
+                schedule,
+                job: job.to_owned(),
+                payload,
+            }),
+            Err(err) => self.errors.push(format!(
+                "cron entry {name}: invalid expression {expression:?}: {err}"
+            )),
+        }
+        self
+    }
+
+    /// The valid entries.
+    pub fn entries(&self) -> &[CronEntry] {
+        &self.entries
+    }
+
+    /// `Err` naming every invalid entry.
+    pub fn validate(&self) -> ServiceResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                crate::error::ErrorKind::Internal,
+                "config.invalid",
+                self.errors.join("; "),
+            ))
+        }
+    }
+}
+
+/// Starts the scheduler; it runs until `token` is cancelled.
+pub fn spawn_scheduler(
+    ctx: &AppContext,
+    cron: &Arc<CronSchedule>,
+    token: CancellationToken,
+) -> JoinHandle<()> {
+    let tasks: Vec<_> = cron
+        .entries()
+        .iter()
+        .map(|entry| tokio::spawn(fire(ctx.clone(), entry.clone(), token.clone())))
+        .collect();
+    tokio::spawn(async move {
+        for task in tasks {
+            let _ = task.await;
+        }
+    })
+}
+
+async fn fire(ctx: AppContext, entry: CronEntry, token: CancellationToken) {
+    let mut ticks = Box::pin(CronScheduler::new(entry.schedule.clone()).into_stream());
+    loop {
+        let tick = tokio::select! {
+            () = token.cancelled() => return,
+            tick = ticks.next() => tick,
+        };
+        match tick {
+            Some(Ok(tick)) => {
+                let key = format!("cron:{}:{}", entry.name, tick.get_timestamp());
+                let options = EnqueueOptions {
+                    delay: None,
+                    unique_key: Some(key),
+                };
+                match ctx
+                    .jobs()
+                    .enqueue_with(&entry.job, &entry.payload, options)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::debug!(entry = %entry.name, tick = tick.get_timestamp(), "cron entry fired")
+                    }
+                    Err(err) => {
+                        tracing::warn!(entry = %entry.name, error = %err, "cron entry could not enqueue its job")
+                    }
+                }
+            }
+            Some(Err(err)) => {
+                tracing::warn!(entry = %entry.name, error = %err, "cron schedule error")
+            }
+            None => return,
+        }
+    }
+}

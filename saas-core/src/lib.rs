@@ -1,0 +1,45 @@
+//! The domain-agnostic platform of the SaaS SDK: errors and the error envelope,
+//! configuration, the database, modules and the app builder, pub/sub, cache, jobs and
+//! cron, health checks, OpenAPI assembly and a test harness (feature `testing`).
+//!
+//! ```no_run
+//! use saas_core::{Config, SaasApp};
+//!
+//! # async fn run() -> std::process::ExitCode {
+//! let config = Config::from_env().expect("configuration");
+//! SaasApp::builder(config).run_cli().await
+//! # }
+//! ```
+
+pub mod app;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod docs;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod http;
+pub mod jobs;
+pub mod module;
+pub mod pubsub;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::{App, SaasApp, SaasAppBuilder, ServeOptions};
+pub use config::Config;
+pub use context::AppContext;
+pub use db::{Db, Migrations};
+pub use error::{ErrorKind, ServiceError, ServiceResult, ValidationErrors};
+pub use health::{HealthCheck, HealthStatus};
+pub use module::Module;
+
+/// Re-exports used by the macros and by modules, so they share one version.
+pub mod reexports {
+    pub use async_trait::async_trait;
+    pub use axum;
+    pub use sqlx;
+    pub use utoipa;
+}

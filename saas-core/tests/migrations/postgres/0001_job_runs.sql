@@ -1,0 +1,5 @@
+CREATE TABLE test_job_runs (
+    id BIGSERIAL PRIMARY KEY,
+    tag TEXT NOT NULL,
+    ran_at TIMESTAMPTZ NOT NULL
+);

@@ -1,0 +1,5 @@
+CREATE TABLE test_job_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tag TEXT NOT NULL,
+    ran_at TEXT NOT NULL
+);

@@ -1,0 +1,109 @@
+//! Fixed-window rate limits on the app's cache: in memory on one node, in Redis across
+//! nodes. Usable as a check in a service, an extractor-fed call in a handler, or a layer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use saas_core::{AppContext, ServiceError, ServiceResult};
+
+/// A named limit: at most `limit` attempts per `window` for one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Distinguishes counters of different limits (`auth.login`).
+    pub name: &'static str,
+    /// Attempts allowed per window.
+    pub limit: u32,
+    /// The window length.
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// `limit` attempts per minute.
+    pub const fn per_minute(name: &'static str, limit: u32) -> Self {
+        Self {
+            name,
+            limit,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    /// Counts one attempt by `subject` (an address, an account); over the limit it is
+    /// 429 `rate_limited` with the seconds until the window ends.
+    pub async fn check(&self, ctx: &AppContext, subject: &str) -> ServiceResult<()> {
+        let key = format!("rl:{}:{}", self.name, subject);
+        let (count, left) = ctx.cache().increment(&key, self.window).await?;
+        if count > u64::from(self.limit) {
+            return Err(ServiceError::rate_limited(left.as_secs_f64().ceil() as u64));
+        }
+        Ok(())
+    }
+
+    /// A layer limiting each client address on the routes it wraps
+    /// (`router.route_layer(limit.layer(ctx))`).
+    pub fn layer(
+        self,
+        ctx: &AppContext,
+    ) -> axum::middleware::FromFnLayer<
+        fn(State<(AppContext, RateLimit)>, ClientIp, Request, Next) -> LimitFuture,
+        (AppContext, RateLimit),
+        (State<(AppContext, RateLimit)>, ClientIp, Request),
+    > {
+        axum::middleware::from_fn_with_state(
+            (ctx.clone(), self),
+            limit_client as fn(_, _, _, _) -> LimitFuture,
+        )
+    }
+}
+
+/// The future of the rate-limit layer.
+pub type LimitFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+fn limit_client(
+    State((ctx, limit)): State<(AppContext, RateLimit)>,
+    ip: ClientIp,
+    req: Request,
+    next: Next,
+) -> LimitFuture {
+    Box::pin(async move {
+        match limit.check(&ctx, &ip.0.to_string()).await {
+            Ok(()) => next.run(req).await,
+            Err(err) => err.into_response(),
+        }
+    })
+}
+
+/// The client's address: the peer address, or the first `X-Forwarded-For` hop when
+/// `TRUST_PROXY_HEADERS=true` (behind a reverse proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppContext> for ClientIp {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        if ctx.config().var_or("TRUST_PROXY_HEADERS", false)? {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok());
+            if let Some(ip) = forwarded {
+                return Ok(ClientIp(ip));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(ClientIp(peer.unwrap_or(IpAddr::from([127, 0, 0, 1]))))
+    }
+}
