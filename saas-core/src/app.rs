@@ -89,10 +89,7 @@ impl SaasAppBuilder {
     }
 
     /// Adds routes of the app's own, outside any module.
-    pub fn routes(
-        mut self,
-        routes: impl FnOnce(&AppContext) -> Router<AppContext> + Send + 'static,
-    ) -> Self {
+    pub fn routes(mut self, routes: impl FnOnce(&AppContext) -> Router<AppContext> + Send + 'static) -> Self {
         self.routes.push(Box::new(routes));
         self
     }
@@ -167,12 +164,7 @@ impl SaasAppBuilder {
             database = ctx.db().backend_name(),
             "app built"
         );
-        Ok(App {
-            ctx,
-            router,
-            registry: Arc::new(registry),
-            cron: Arc::new(cron),
-        })
+        Ok(App { ctx, router, registry: Arc::new(registry), cron: Arc::new(cron) })
     }
 }
 
@@ -195,10 +187,7 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        Self {
-            worker: true,
-            scheduler: true,
-        }
+        Self { worker: true, scheduler: true }
     }
 }
 
@@ -215,9 +204,7 @@ impl App {
 
     /// The assembled OpenAPI document.
     pub fn docs(&self) -> ApiDocs {
-        self.ctx
-            .get::<ApiDocs>()
-            .unwrap_or_else(|| unreachable!("build() stores the docs"))
+        self.ctx.get::<ApiDocs>().unwrap_or_else(|| unreachable!("build() stores the docs"))
     }
 
     /// The registered job handlers.
@@ -244,25 +231,17 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> ServiceResult<()> {
         let token = self.shutdown_token();
-        let worker = options
-            .worker
-            .then(|| crate::jobs::spawn_worker(&self.ctx, &self.registry, token.clone()));
-        let scheduler = options
-            .scheduler
-            .then(|| crate::jobs::spawn_scheduler(&self.ctx, &self.cron, token.clone()));
+        let worker = options.worker.then(|| crate::jobs::spawn_worker(&self.ctx, &self.registry, token.clone()));
+        let scheduler = options.scheduler.then(|| crate::jobs::spawn_scheduler(&self.ctx, &self.cron, token.clone()));
         let addr = listener.local_addr().map_err(ServiceError::internal)?;
         tracing::info!(%addr, "listening");
         let signal_token = token.clone();
-        let server = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            signal_token.cancel();
-        });
+        let server = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                signal_token.cancel();
+            });
         let result = server.await.map_err(ServiceError::internal);
         token.cancel();
         for task in [worker, scheduler].into_iter().flatten() {
@@ -273,10 +252,7 @@ impl App {
     }
 
     /// Runs only the job worker until `shutdown` resolves.
-    pub async fn run_worker(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> ServiceResult<()> {
+    pub async fn run_worker(self, shutdown: impl Future<Output = ()> + Send + 'static) -> ServiceResult<()> {
         let token = self.shutdown_token();
         let task = crate::jobs::spawn_worker(&self.ctx, &self.registry, token.clone());
         shutdown.await;
@@ -287,10 +263,7 @@ impl App {
     }
 
     /// Runs only the cron scheduler until `shutdown` resolves.
-    pub async fn run_scheduler(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> ServiceResult<()> {
+    pub async fn run_scheduler(self, shutdown: impl Future<Output = ()> + Send + 'static) -> ServiceResult<()> {
         let token = self.shutdown_token();
         let task = crate::jobs::spawn_scheduler(&self.ctx, &self.cron, token.clone());
         shutdown.await;

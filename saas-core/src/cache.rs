@@ -69,24 +69,12 @@ impl MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> ServiceResult<Option<Bytes>> {
-        Ok(self.with_entries(|entries, now| {
-            entries
-                .get(key)
-                .filter(|e| e.live(now))
-                .map(|e| e.value.clone())
-        }))
+        Ok(self.with_entries(|entries, now| entries.get(key).filter(|e| e.live(now)).map(|e| e.value.clone())))
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> ServiceResult<()> {
         self.with_entries(|entries, now| {
-            entries.insert(
-                key.to_owned(),
-                Entry {
-                    value,
-                    counter: 0,
-                    expires_at: ttl.map(|t| now + t),
-                },
-            );
+            entries.insert(key.to_owned(), Entry { value, counter: 0, expires_at: ttl.map(|t| now + t) });
         });
         Ok(())
     }
@@ -96,14 +84,7 @@ impl Cache for MemoryCache {
             if entries.get(key).is_some_and(|e| e.live(now)) {
                 return false;
             }
-            entries.insert(
-                key.to_owned(),
-                Entry {
-                    value,
-                    counter: 0,
-                    expires_at: Some(now + ttl),
-                },
-            );
+            entries.insert(key.to_owned(), Entry { value, counter: 0, expires_at: Some(now + ttl) });
             true
         }))
     }
@@ -124,10 +105,7 @@ impl Cache for MemoryCache {
                 entry.expires_at = Some(now + window);
             }
             entry.counter += 1;
-            let left = entry
-                .expires_at
-                .map(|at| at.saturating_duration_since(now))
-                .unwrap_or(window);
+            let left = entry.expires_at.map(|at| at.saturating_duration_since(now)).unwrap_or(window);
             (entry.counter, left)
         }))
     }
@@ -161,10 +139,7 @@ impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> ServiceResult<Self> {
         let client = redis::Client::open(url).map_err(ServiceError::from)?;
         let conn = connection_manager(&client).await?;
-        Ok(Self {
-            conn,
-            prefix: format!("{prefix}cache:"),
-        })
+        Ok(Self { conn, prefix: format!("{prefix}cache:") })
     }
 
     fn key(&self, key: &str) -> String {
@@ -174,20 +149,15 @@ impl RedisCache {
 
 /// A reconnecting Redis connection with bounded timeouts, so a Redis outage turns into
 /// 503s rather than hung requests.
-pub async fn connection_manager(
-    client: &redis::Client,
-) -> ServiceResult<redis::aio::ConnectionManager> {
+pub async fn connection_manager(client: &redis::Client) -> ServiceResult<redis::aio::ConnectionManager> {
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_number_of_retries(2);
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        client.get_connection_manager_with_config(config),
-    )
-    .await
-    .map_err(|_| ServiceError::unavailable("redis.unavailable", "Redis did not answer"))?
-    .map_err(ServiceError::from)
+    tokio::time::timeout(Duration::from_secs(5), client.get_connection_manager_with_config(config))
+        .await
+        .map_err(|_| ServiceError::unavailable("redis.unavailable", "Redis did not answer"))?
+        .map_err(ServiceError::from)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -198,10 +168,7 @@ fn millis(d: Duration) -> u64 {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> ServiceResult<Option<Bytes>> {
         let mut conn = self.conn.clone();
-        let value: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(self.key(key))
-            .query_async(&mut conn)
-            .await?;
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await?;
         Ok(value.map(Bytes::from))
     }
 
@@ -231,20 +198,14 @@ impl Cache for RedisCache {
 
     async fn delete(&self, key: &str) -> ServiceResult<bool> {
         let mut conn = self.conn.clone();
-        let removed: i64 = redis::cmd("DEL")
-            .arg(self.key(key))
-            .query_async(&mut conn)
-            .await?;
+        let removed: i64 = redis::cmd("DEL").arg(self.key(key)).query_async(&mut conn).await?;
         Ok(removed > 0)
     }
 
     async fn increment(&self, key: &str, window: Duration) -> ServiceResult<(u64, Duration)> {
         let mut conn = self.conn.clone();
-        let (count, ttl): (u64, i64) = redis::Script::new(INCREMENT_SCRIPT)
-            .key(self.key(key))
-            .arg(millis(window))
-            .invoke_async(&mut conn)
-            .await?;
+        let (count, ttl): (u64, i64) =
+            redis::Script::new(INCREMENT_SCRIPT).key(self.key(key)).arg(millis(window)).invoke_async(&mut conn).await?;
         Ok((count, Duration::from_millis(ttl.max(0) as u64)))
     }
 
@@ -266,55 +227,17 @@ mod tests {
     #[tokio::test]
     async fn memory_cache_expires_and_counts_in_windows() {
         let cache = MemoryCache::new();
-        cache
-            .set(
-                "a",
-                Bytes::from_static(b"1"),
-                Some(Duration::from_millis(30)),
-            )
-            .await
-            .unwrap();
+        cache.set("a", Bytes::from_static(b"1"), Some(Duration::from_millis(30))).await.unwrap();
         assert_eq!(cache.get("a").await.unwrap().unwrap(), "1");
-        assert!(
-            !cache
-                .set_if_absent("a", Bytes::new(), Duration::from_secs(1))
-                .await
-                .unwrap()
-        );
+        assert!(!cache.set_if_absent("a", Bytes::new(), Duration::from_secs(1)).await.unwrap());
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(cache.get("a").await.unwrap().is_none());
-        assert!(
-            cache
-                .set_if_absent("a", Bytes::new(), Duration::from_secs(1))
-                .await
-                .unwrap()
-        );
+        assert!(cache.set_if_absent("a", Bytes::new(), Duration::from_secs(1)).await.unwrap());
 
-        assert_eq!(
-            cache
-                .increment("c", Duration::from_millis(30))
-                .await
-                .unwrap()
-                .0,
-            1
-        );
-        assert_eq!(
-            cache
-                .increment("c", Duration::from_millis(30))
-                .await
-                .unwrap()
-                .0,
-            2
-        );
+        assert_eq!(cache.increment("c", Duration::from_millis(30)).await.unwrap().0, 1);
+        assert_eq!(cache.increment("c", Duration::from_millis(30)).await.unwrap().0, 2);
         tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(
-            cache
-                .increment("c", Duration::from_millis(30))
-                .await
-                .unwrap()
-                .0,
-            1
-        );
+        assert_eq!(cache.increment("c", Duration::from_millis(30)).await.unwrap().0, 1);
         assert!(cache.delete("c").await.unwrap());
     }
 }

@@ -13,23 +13,22 @@ use crate::error::ServiceError;
 pub fn init_tracing(debug: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if debug {
-        builder.try_init()
-    } else {
-        builder.json().flatten_event(true).try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if debug { builder.try_init() } else { builder.json().flatten_event(true).try_init() };
 }
 
 fn base_command(name: &'static str) -> Command {
     Command::new(name)
         .about("SaaS backend server")
         .subcommand(
-            Command::new("serve").about("HTTP and WebSocket server (with the job worker and scheduler unless --no-worker)").arg(
-                Arg::new("no-worker").long("no-worker").action(ArgAction::SetTrue).help("Run neither the worker nor the scheduler"),
-            ),
+            Command::new("serve")
+                .about("HTTP and WebSocket server (with the job worker and scheduler unless --no-worker)")
+                .arg(
+                    Arg::new("no-worker")
+                        .long("no-worker")
+                        .action(ArgAction::SetTrue)
+                        .help("Run neither the worker nor the scheduler"),
+                ),
         )
         .subcommand(Command::new("worker").about("Run background jobs only"))
         .subcommand(Command::new("scheduler").about("Fire cron entries only (safe on several nodes: one fires)"))
@@ -76,11 +75,7 @@ impl SaasAppBuilder {
             None => self.serve(ServeOptions::default()).await,
             Some(("serve", args)) => {
                 let run_background = !args.get_flag("no-worker");
-                self.serve(ServeOptions {
-                    worker: run_background,
-                    scheduler: run_background,
-                })
-                .await
+                self.serve(ServeOptions { worker: run_background, scheduler: run_background }).await
             }
             Some(("worker", _)) => self.build().await?.run_worker(shutdown_signal()).await,
             Some(("scheduler", _)) => self.build().await?.run_scheduler(shutdown_signal()).await,
@@ -92,22 +87,12 @@ impl SaasAppBuilder {
             }
             Some(("openapi", args)) => {
                 let docs = self.docs()?;
-                print!(
-                    "{}",
-                    if args.get_flag("json") {
-                        docs.json()
-                    } else {
-                        docs.yaml()
-                    }
-                );
+                print!("{}", if args.get_flag("json") { docs.json() } else { docs.yaml() });
                 Ok(())
             }
             Some((name, args)) => {
-                let owner = self
-                    .module_list()
-                    .iter()
-                    .find(|m| m.commands().iter().any(|c| c.get_name() == name))
-                    .cloned();
+                let owner =
+                    self.module_list().iter().find(|m| m.commands().iter().any(|c| c.get_name() == name)).cloned();
                 let owner = owner.ok_or_else(|| ServiceError::not_found("Command"))?;
                 let app = self.build().await?;
                 let result = owner.run_command(app.context(), name, args).await;

@@ -78,15 +78,8 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        let get = |name: &str| {
-            vars.get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let debug = parse_bool(get("DEBUG").as_deref().unwrap_or("false"), "DEBUG")?;
         let secret_key = match get("SECRET_KEY") {
             Some(key) => key,
@@ -99,14 +92,9 @@ impl Config {
             }
         };
         if !debug && secret_key == DEVELOPMENT_SECRET_KEY {
-            return Err(config_error(
-                "SECRET_KEY",
-                "the development SECRET_KEY cannot be used with DEBUG=false",
-            ));
+            return Err(config_error("SECRET_KEY", "the development SECRET_KEY cannot be used with DEBUG=false"));
         }
-        let parse = |name: &str, default: &str| -> String {
-            get(name).unwrap_or_else(|| default.to_owned())
-        };
+        let parse = |name: &str, default: &str| -> String { get(name).unwrap_or_else(|| default.to_owned()) };
         let config = Self {
             debug,
             secret_key,
@@ -130,25 +118,15 @@ impl Config {
             smtp_url: get("SMTP_URL"),
             email_file_path: parse("EMAIL_FILE_PATH", "data/emails"),
             default_from_email: parse("DEFAULT_FROM_EMAIL", "noreply@localhost"),
-            frontend_url: parse("FRONTEND_URL", "http://localhost:3000")
-                .trim_end_matches('/')
-                .to_owned(),
-            redoc_js_url: parse(
-                "REDOC_JS_URL",
-                "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js",
-            ),
+            frontend_url: parse("FRONTEND_URL", "http://localhost:3000").trim_end_matches('/').to_owned(),
+            redoc_js_url: parse("REDOC_JS_URL", "https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"),
             max_body_bytes: parse_value(&parse("MAX_BODY_BYTES", "2097152"), "MAX_BODY_BYTES")?,
             request_timeout: Duration::from_secs(parse_value(
                 &parse("REQUEST_TIMEOUT_SECONDS", "30"),
                 "REQUEST_TIMEOUT_SECONDS",
             )?),
             cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
+                .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
                 .unwrap_or_default(),
             job_poll_interval: Duration::from_millis(parse_value(
                 &parse("JOB_POLL_INTERVAL_MS", "500"),
@@ -158,28 +136,17 @@ impl Config {
             vars,
         };
         if !matches!(config.email_backend.as_str(), "console" | "file" | "smtp") {
-            return Err(config_error(
-                "EMAIL_BACKEND",
-                "EMAIL_BACKEND must be console, file or smtp",
-            ));
+            return Err(config_error("EMAIL_BACKEND", "EMAIL_BACKEND must be console, file or smtp"));
         }
-        if !(config.database_url.starts_with("sqlite:")
-            || config.database_url.starts_with("postgres"))
-        {
-            return Err(config_error(
-                "DATABASE_URL",
-                "DATABASE_URL must start with sqlite:// or postgres://",
-            ));
+        if !(config.database_url.starts_with("sqlite:") || config.database_url.starts_with("postgres")) {
+            return Err(config_error("DATABASE_URL", "DATABASE_URL must start with sqlite:// or postgres://"));
         }
         Ok(config)
     }
 
     /// A variable by name (environment over `.env`), empty values treated as unset.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     /// A variable parsed as `T`, or `default` when unset; a bad value is a configuration error.
@@ -205,14 +172,11 @@ fn parse_bool(raw: &str, name: &str) -> ServiceResult<bool> {
 }
 
 fn parse_value<T: FromStr>(raw: &str, name: &str) -> ServiceResult<T> {
-    raw.trim()
-        .parse()
-        .map_err(|_| config_error(name, &format!("{name} has an invalid value: {raw:?}")))
+    raw.trim().parse().map_err(|_| config_error(name, &format!("{name} has an invalid value: {raw:?}")))
 }
 
 fn config_error(name: &str, message: &str) -> ServiceError {
-    ServiceError::new(crate::error::ErrorKind::Internal, "config.invalid", message)
-        .with_detail("variable", name)
+    ServiceError::new(crate::error::ErrorKind::Internal, "config.invalid", message).with_detail("variable", name)
 }
 
 #[cfg(test)]
@@ -245,15 +209,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err =
-            Config::from_vars([("DEBUG", "true"), ("JWT_ACCESS_TTL_SECONDS", "soon")]).unwrap_err();
+        let err = Config::from_vars([("DEBUG", "true"), ("JWT_ACCESS_TTL_SECONDS", "soon")]).unwrap_err();
         assert_eq!(err.details()["variable"], "JWT_ACCESS_TTL_SECONDS");
         let cfg = Config::from_vars([("DEBUG", "true"), ("PLATFORM_FEE_PERCENT", "12")]).unwrap();
         assert_eq!(cfg.var_or("PLATFORM_FEE_PERCENT", 15u32).unwrap(), 12);
-        assert_eq!(
-            cfg.var_or("ESCROW_DEFAULT_HOLD_DURATION_DAYS", 42u32)
-                .unwrap(),
-            42
-        );
+        assert_eq!(cfg.var_or("ESCROW_DEFAULT_HOLD_DURATION_DAYS", 42u32).unwrap(), 42);
     }
 }

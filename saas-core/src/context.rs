@@ -28,23 +28,8 @@ struct Inner {
 
 impl AppContext {
     /// Assembles a context from its parts (the app builder and tests do this).
-    pub fn new(
-        config: Config,
-        db: Db,
-        cache: Arc<dyn Cache>,
-        pubsub: Arc<dyn PubSub>,
-        jobs: JobQueue,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                db,
-                cache,
-                pubsub,
-                jobs,
-                extensions: RwLock::default(),
-            }),
-        }
+    pub fn new(config: Config, db: Db, cache: Arc<dyn Cache>, pubsub: Arc<dyn PubSub>, jobs: JobQueue) -> Self {
+        Self { inner: Arc::new(Inner { config, db, cache, pubsub, jobs, extensions: RwLock::default() }) }
     }
 
     /// The configuration.
@@ -75,40 +60,23 @@ impl AppContext {
     /// Stores a service or value by its type, replacing any earlier one (e.g. an
     /// `Arc<dyn Mailer>` an app provides instead of the configured one).
     pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        let mut map = self
-            .inner
-            .extensions
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut map = self.inner.extensions.write().unwrap_or_else(|e| e.into_inner());
         map.insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// The value of type `T` stored with [`insert`](Self::insert), if any.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        let map = self
-            .inner
-            .extensions
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        map.get(&TypeId::of::<T>())
-            .and_then(|boxed| boxed.downcast_ref::<T>())
-            .cloned()
+        let map = self.inner.extensions.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&TypeId::of::<T>()).and_then(|boxed| boxed.downcast_ref::<T>()).cloned()
     }
 
     /// The stored `T`, or the one `init` builds (stored for next time).
-    pub fn get_or_insert_with<T: Clone + Send + Sync + 'static>(
-        &self,
-        init: impl FnOnce(&AppContext) -> T,
-    ) -> T {
+    pub fn get_or_insert_with<T: Clone + Send + Sync + 'static>(&self, init: impl FnOnce(&AppContext) -> T) -> T {
         if let Some(value) = self.get::<T>() {
             return value;
         }
         let value = init(self);
-        let mut map = self
-            .inner
-            .extensions
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut map = self.inner.extensions.write().unwrap_or_else(|e| e.into_inner());
         map.entry(TypeId::of::<T>())
             .or_insert_with(|| Box::new(value))
             .downcast_ref::<T>()

@@ -88,10 +88,7 @@ impl Db {
     /// Applies `migrations` for this database, tracked in a table of the module's own
     /// (`_saas_migrations_<module>`), so modules version their migrations independently.
     pub async fn migrate(&self, module: &str, migrations: Migrations) -> ServiceResult<()> {
-        let table = format!(
-            "_saas_migrations_{}",
-            module.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
+        let table = format!("_saas_migrations_{}", module.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
         let result = match self {
             Db::Sqlite(pool) => match migrations.sqlite {
                 Some(mut migrator) => {
@@ -110,9 +107,7 @@ impl Db {
         };
         result.map_err(|err| match err {
             sqlx::migrate::MigrateError::Execute(inner) => ServiceError::from(inner),
-            other => {
-                ServiceError::internal(format!("migrations of module {module} failed: {other}"))
-            }
+            other => ServiceError::internal(format!("migrations of module {module} failed: {other}")),
         })
     }
 
@@ -139,10 +134,7 @@ impl Migrations {
 
     /// Both folders of a module.
     pub fn new(sqlite: Migrator, postgres: Migrator) -> Self {
-        Self {
-            sqlite: Some(sqlite),
-            postgres: Some(postgres),
-        }
+        Self { sqlite: Some(sqlite), postgres: Some(postgres) }
     }
 }
 
@@ -159,9 +151,8 @@ pub fn sqlite_options(url: &str) -> ServiceResult<SqliteConnectOptions> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty())
         && !url.contains(":memory:")
     {
-        std::fs::create_dir_all(parent).map_err(|err| {
-            ServiceError::internal(format!("cannot create {}: {err}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|err| ServiceError::internal(format!("cannot create {}: {err}", parent.display())))?;
     }
     Ok(options)
 }
@@ -169,10 +160,7 @@ pub fn sqlite_options(url: &str) -> ServiceResult<SqliteConnectOptions> {
 fn connect_error(url: &str, err: impl std::fmt::Display) -> ServiceError {
     let shown = redact_url(url);
     tracing::error!(url = %shown, error = %err, "cannot open the database");
-    ServiceError::unavailable(
-        "database.unavailable",
-        format!("cannot open the database at {shown}: {err}"),
-    )
+    ServiceError::unavailable("database.unavailable", format!("cannot open the database at {shown}: {err}"))
 }
 
 /// The URL with any password replaced by `***`, for logs and messages.
@@ -181,12 +169,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -200,10 +183,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://data/app.db"), "sqlite://data/app.db");
     }

@@ -36,19 +36,11 @@ impl ApiDocs {
         fragments: impl IntoIterator<Item = OpenApi>,
         links: Vec<(&'static str, &'static str)>,
     ) -> ServiceResult<Self> {
-        let bearer = SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .build(),
-        );
+        let bearer =
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build());
         let mut openapi = OpenApiBuilder::new()
             .info(InfoBuilder::new().title(title).version(version).build())
-            .components(Some(
-                ComponentsBuilder::new()
-                    .security_scheme("bearerAuth", bearer)
-                    .build(),
-            ))
+            .components(Some(ComponentsBuilder::new().security_scheme("bearerAuth", bearer).build()))
             .build();
         openapi.merge(platform_openapi());
         for fragment in fragments {
@@ -56,12 +48,7 @@ impl ApiDocs {
         }
         let yaml = openapi.to_yaml().map_err(ServiceError::internal)?;
         let json = openapi.to_json().map_err(ServiceError::internal)?;
-        Ok(Self {
-            openapi,
-            yaml: yaml.into(),
-            json: json.into(),
-            links,
-        })
+        Ok(Self { openapi, yaml: yaml.into(), json: json.into(), links })
     }
 
     /// The document as YAML.
@@ -116,47 +103,25 @@ struct SchemaQuery {
 
 /// Routes `/`, `/schema/`, `/docs/` and `/api/v1/`.
 pub fn routes() -> Router<AppContext> {
-    let swagger = SwaggerUi::new("/docs").config(
-        SwaggerConfig::new(["/schema/?format=json"])
-            .validator_url("none")
-            .try_it_out_enabled(true),
-    );
-    Router::new()
-        .route("/", get(redoc))
-        .route("/schema/", get(schema))
-        .route("/api/v1/", get(api_root))
-        .merge(swagger)
+    let swagger = SwaggerUi::new("/docs")
+        .config(SwaggerConfig::new(["/schema/?format=json"]).validator_url("none").try_it_out_enabled(true));
+    Router::new().route("/", get(redoc)).route("/schema/", get(schema)).route("/api/v1/", get(api_root)).merge(swagger)
 }
 
-async fn schema(
-    State(ctx): State<AppContext>,
-    Query(query): Query<SchemaQuery>,
-) -> Result<Response, ServiceError> {
-    let docs = ctx
-        .get::<ApiDocs>()
-        .ok_or_else(|| ServiceError::not_found("Schema"))?;
+async fn schema(State(ctx): State<AppContext>, Query(query): Query<SchemaQuery>) -> Result<Response, ServiceError> {
+    let docs = ctx.get::<ApiDocs>().ok_or_else(|| ServiceError::not_found("Schema"))?;
     let (body, content_type) = match query.format.as_deref() {
         Some("json") => (docs.json().to_owned(), "application/json"),
         None | Some("yaml") => (docs.yaml().to_owned(), "application/yaml"),
         Some(other) => {
-            return Err(ServiceError::invalid_field(
-                "format",
-                format!("unknown format {other:?}; use json or yaml"),
-            ));
+            return Err(ServiceError::invalid_field("format", format!("unknown format {other:?}; use json or yaml")));
         }
     };
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body).into_response())
 }
 
 async fn redoc(State(ctx): State<AppContext>) -> Html<String> {
-    let title = ctx
-        .get::<ApiDocs>()
-        .map(|d| d.openapi.info.title.clone())
-        .unwrap_or_default();
+    let title = ctx.get::<ApiDocs>().map(|d| d.openapi.info.title.clone()).unwrap_or_default();
     let script = html_escape(&ctx.config().redoc_js_url);
     Html(format!(
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n\
@@ -179,8 +144,5 @@ async fn api_root(State(ctx): State<AppContext>) -> axum::Json<Value> {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

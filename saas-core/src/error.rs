@@ -96,18 +96,8 @@ pub struct ServiceError {
 
 impl ServiceError {
     /// An error of `kind` with a stable `code` and a human `message`.
-    pub fn new(
-        kind: ErrorKind,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            kind,
-            code: code.into(),
-            message: message.into(),
-            details: Map::new(),
-            retry_after_secs: None,
-        }
+    pub fn new(kind: ErrorKind, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { kind, code: code.into(), message: message.into(), details: Map::new(), retry_after_secs: None }
     }
 
     /// 400 with a domain code, e.g. `auth.email_taken`.
@@ -117,9 +107,7 @@ impl ServiceError {
 
     /// 400 `validation.failed` with one message for one field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        ValidationErrors::default()
-            .field(field, message)
-            .into_error()
+        ValidationErrors::default().field(field, message).into_error()
     }
 
     /// 401 with a domain code.
@@ -134,11 +122,7 @@ impl ServiceError {
 
     /// 404 `not_found` for a resource that is absent or not the caller's.
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            ErrorKind::NotFound,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(ErrorKind::NotFound, "not_found", format!("{what} not found"))
     }
 
     /// 409 with a domain code, e.g. `payments.invalid_transition`.
@@ -148,14 +132,9 @@ impl ServiceError {
 
     /// 429 `rate_limited`, answered with a `Retry-After` header.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut err = Self::new(
-            ErrorKind::RateLimited,
-            "rate_limited",
-            "Too many requests; try again later.",
-        );
+        let mut err = Self::new(ErrorKind::RateLimited, "rate_limited", "Too many requests; try again later.");
         err.retry_after_secs = Some(retry_after_secs.max(1));
-        err.details
-            .insert("retry_after".into(), json!(retry_after_secs.max(1)));
+        err.details.insert("retry_after".into(), json!(retry_after_secs.max(1)));
         err
     }
 
@@ -167,11 +146,7 @@ impl ServiceError {
     /// 500; the cause is logged here and never sent to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            ErrorKind::Internal,
-            "internal_error",
-            "An internal error occurred.",
-        )
+        Self::new(ErrorKind::Internal, "internal_error", "An internal error occurred.")
     }
 
     /// Adds a detail entry (shown under `error.details`).
@@ -224,10 +199,7 @@ impl IntoResponse for ServiceError {
         let body = serde_json::to_vec(&self.envelope()).unwrap_or_default();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -250,10 +222,7 @@ impl ValidationErrors {
 
     /// Adds `message` to `field`.
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        let entry = self
-            .fields
-            .entry(field.to_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
+        let entry = self.fields.entry(field.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(list) = entry {
             list.push(Value::String(message.into()));
         }
@@ -266,24 +235,14 @@ impl ValidationErrors {
 
     /// `Ok(())` when empty, else the 400 `validation.failed` error.
     pub fn into_result(self) -> ServiceResult<()> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(self.into_error())
-        }
+        if self.is_empty() { Ok(()) } else { Err(self.into_error()) }
     }
 
     /// The 400 `validation.failed` error with `details.fields`.
     pub fn into_error(self) -> ServiceError {
         let summary = match self.fields.iter().next() {
             Some((name, Value::Array(messages))) if self.fields.len() == 1 => {
-                format!(
-                    "{name}: {}",
-                    messages
-                        .first()
-                        .and_then(Value::as_str)
-                        .unwrap_or("invalid")
-                )
+                format!("{name}: {}", messages.first().and_then(Value::as_str).unwrap_or("invalid"))
             }
             _ => "The request is invalid.".to_owned(),
         };
@@ -296,15 +255,9 @@ impl From<sqlx::Error> for ServiceError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => ServiceError::not_found("Resource"),
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
                 tracing::warn!(error = %err, "database unavailable");
-                ServiceError::unavailable(
-                    "database.unavailable",
-                    "The database is unavailable; try again shortly.",
-                )
+                ServiceError::unavailable("database.unavailable", "The database is unavailable; try again shortly.")
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 ServiceError::conflict("conflict", "The resource already exists.")
@@ -317,10 +270,7 @@ impl From<sqlx::Error> for ServiceError {
 impl From<redis::RedisError> for ServiceError {
     fn from(err: redis::RedisError) -> Self {
         tracing::warn!(error = %err, "redis error");
-        ServiceError::unavailable(
-            "redis.unavailable",
-            "The cache is unavailable; try again shortly.",
-        )
+        ServiceError::unavailable("redis.unavailable", "The cache is unavailable; try again shortly.")
     }
 }
 

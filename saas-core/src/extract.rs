@@ -32,9 +32,7 @@ where
                 "Expected a request body with `Content-Type: application/json`.",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -52,35 +50,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> 
     if value.is_ok()
         && let Err(err) = de.end()
     {
-        return Err(ServiceError::new(
-            ErrorKind::Validation,
-            "validation.failed",
-            format!("Malformed JSON: {err}"),
-        ));
+        return Err(ServiceError::new(ErrorKind::Validation, "validation.failed", format!("Malformed JSON: {err}")));
     }
     value.map_err(|err| {
         let inner = err.inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ServiceError::new(
-                ErrorKind::Validation,
-                "validation.failed",
-                format!("Malformed JSON: {inner}"),
-            );
+            return ServiceError::new(ErrorKind::Validation, "validation.failed", format!("Malformed JSON: {inner}"));
         }
         let path = err.path().to_string();
         let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         let mut errors = ValidationErrors::default();
         if let Some(field) = missing_field_name(&message) {
-            let field = if path == "." {
-                field.to_owned()
-            } else {
-                format!("{path}.{field}")
-            };
+            let field = if path == "." { field.to_owned() } else { format!("{path}.{field}") };
             errors.add(&field, "This field is required.");
         } else if path == "." {
             errors.add("non_field_errors", message);
@@ -97,34 +79,18 @@ fn missing_field_name(message: &str) -> Option<&str> {
 }
 
 fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 fn body_rejection(rejection: BytesRejection) -> ServiceError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ServiceError::new(
-            ErrorKind::PayloadTooLarge,
-            "payload_too_large",
-            "The request body is too large.",
-        )
+        ServiceError::new(ErrorKind::PayloadTooLarge, "payload_too_large", "The request body is too large.")
     } else {
-        ServiceError::new(
-            ErrorKind::Validation,
-            "validation.failed",
-            rejection.body_text(),
-        )
+        ServiceError::new(ErrorKind::Validation, "validation.failed", rejection.body_text())
     }
 }
 
@@ -143,9 +109,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(ServiceError::not_found("Resource"))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ServiceError::not_found("Resource")),
             Err(other) => Err(ServiceError::internal(other.body_text())),
         }
     }
@@ -165,22 +129,16 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|err| {
-                let message = err.inner().to_string();
-                let field = match missing_field_name(&message) {
-                    Some(name) => {
-                        return ServiceError::invalid_field(name, "This field is required.");
-                    }
-                    None => err.path().to_string(),
-                };
-                let field = if field == "." {
-                    "query".to_owned()
-                } else {
-                    field
-                };
-                ServiceError::invalid_field(&field, message)
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
+            let message = err.inner().to_string();
+            let field = match missing_field_name(&message) {
+                Some(name) => {
+                    return ServiceError::invalid_field(name, "This field is required.");
+                }
+                None => err.path().to_string(),
+            };
+            let field = if field == "." { "query".to_owned() } else { field };
+            ServiceError::invalid_field(&field, message)
+        })
     }
 }

@@ -37,20 +37,12 @@ impl HealthCheck {
             Ok(()) => HealthStatus::Ok,
             Err(err) => HealthStatus::Unavailable(err.to_string()),
         };
-        Self {
-            name: name.to_owned(),
-            status,
-            required: true,
-        }
+        Self { name: name.to_owned(), status, required: true }
     }
 
     /// A check for a dependency that is not configured.
     pub fn disabled(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            status: HealthStatus::Disabled,
-            required: false,
-        }
+        Self { name: name.to_owned(), status: HealthStatus::Disabled, required: false }
     }
 }
 
@@ -59,18 +51,13 @@ pub async fn run_checks(ctx: &AppContext, modules: &Modules) -> Vec<HealthCheck>
     let database = tokio::time::timeout(std::time::Duration::from_secs(3), ctx.db().ping()).await;
     let mut checks = vec![HealthCheck::required(
         "database",
-        database
-            .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string())),
+        database.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| e.to_string())),
     )];
     if ctx.config().redis_url.is_some() {
-        let redis =
-            tokio::time::timeout(std::time::Duration::from_secs(3), ctx.cache().ping()).await;
+        let redis = tokio::time::timeout(std::time::Duration::from_secs(3), ctx.cache().ping()).await;
         checks.push(HealthCheck::required(
             "redis",
-            redis
-                .map_err(|_| "timed out".to_owned())
-                .and_then(|r| r.map_err(|e| e.to_string())),
+            redis.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| e.to_string())),
         ));
     } else {
         checks.push(HealthCheck::disabled("redis"));
@@ -103,11 +90,7 @@ pub async fn health_handler(State(ctx): State<AppContext>) -> Response {
         body.insert(check.name.clone(), Value::String(shown.to_owned()));
     }
     if healthy {
-        return (
-            StatusCode::OK,
-            axum::Json(json!({"status": "ok", "checks": body})),
-        )
-            .into_response();
+        return (StatusCode::OK, axum::Json(json!({"status": "ok", "checks": body}))).into_response();
     }
     // Still the error envelope of every non-2xx answer, beside the contract's status and checks.
     let error = json!({"code": "unavailable", "message": "A required dependency is unavailable.", "details": {}});

@@ -47,21 +47,14 @@ pub fn apply_layers(router: Router, config: &Config) -> Router {
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {
-    let origins: Vec<HeaderValue> = config
-        .cors_allowed_origins
-        .iter()
-        .filter_map(|origin| HeaderValue::from_str(origin).ok())
-        .collect();
+    let origins: Vec<HeaderValue> =
+        config.cors_allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
     let layer = CorsLayer::new()
         .allow_methods(Any)
         .allow_headers(Any)
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .max_age(Duration::from_secs(3600));
-    if origins.is_empty() {
-        layer.allow_origin(Any)
-    } else {
-        layer.allow_origin(AllowOrigin::list(origins))
-    }
+    if origins.is_empty() { layer.allow_origin(Any) } else { layer.allow_origin(AllowOrigin::list(origins)) }
 }
 
 /// Turns any error answer that is not JSON (from axum, tower-http or an app's own handler)
@@ -82,24 +75,15 @@ async fn ensure_envelope(response: Response) -> Response {
         ErrorKind::Unavailable if status == StatusCode::SERVICE_UNAVAILABLE && text.is_empty() => {
             "The request took too long or a dependency is unavailable.".to_owned()
         }
-        ErrorKind::Internal | ErrorKind::Unavailable => {
-            "The service could not answer this request.".to_owned()
-        }
+        ErrorKind::Internal | ErrorKind::Unavailable => "The service could not answer this request.".to_owned(),
         _ if text.is_empty() => status.canonical_reason().unwrap_or("Error").to_owned(),
         _ => text,
     };
-    let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-        "unavailable"
-    } else {
-        kind.default_code()
-    };
+    let code = if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { kind.default_code() };
     let envelope = ServiceError::new(kind, code, message).into_response();
     let (env_parts, env_body) = envelope.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        env_parts.headers[header::CONTENT_TYPE].clone(),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, env_parts.headers[header::CONTENT_TYPE].clone());
     Response::from_parts(parts, env_body)
 }
 
@@ -118,9 +102,5 @@ pub async fn not_found() -> ServiceError {
 
 /// The fallback for a known path with a wrong method: 405 `method_not_allowed`.
 pub async fn method_not_allowed() -> ServiceError {
-    ServiceError::new(
-        ErrorKind::MethodNotAllowed,
-        "method_not_allowed",
-        "Method not allowed.",
-    )
+    ServiceError::new(ErrorKind::MethodNotAllowed, "method_not_allowed", "Method not allowed.")
 }

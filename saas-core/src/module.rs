@@ -53,15 +53,8 @@ pub trait Module: Send + Sync + 'static {
     }
 
     /// Runs one of [`commands`](Self::commands) on the built app.
-    async fn run_command(
-        &self,
-        _ctx: &AppContext,
-        name: &str,
-        _args: &clap::ArgMatches,
-    ) -> ServiceResult<()> {
-        Err(crate::error::ServiceError::not_found(&format!(
-            "Command {name}"
-        )))
+    async fn run_command(&self, _ctx: &AppContext, name: &str, _args: &clap::ArgMatches) -> ServiceResult<()> {
+        Err(crate::error::ServiceError::not_found(&format!("Command {name}")))
     }
 
     /// Extra health checks (an external service the module needs).

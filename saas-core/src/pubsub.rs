@@ -70,9 +70,7 @@ impl LocalHub {
         if topics.len() > 64 {
             topics.retain(|_, tx| tx.receiver_count() > 0);
         }
-        let tx = topics
-            .entry(topic.to_owned())
-            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
+        let tx = topics.entry(topic.to_owned()).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0);
         Subscription { rx: tx.subscribe() }
     }
 
@@ -138,18 +136,10 @@ impl RedisPubSub {
         let (ready_tx, ready_rx) = oneshot::channel();
         let listener = tokio::spawn(listen(client, prefix.clone(), hub.clone(), ready_tx));
         match tokio::time::timeout(Duration::from_secs(5), ready_rx).await {
-            Ok(Ok(())) => Ok(Self {
-                conn,
-                prefix,
-                hub,
-                listener,
-            }),
+            Ok(Ok(())) => Ok(Self { conn, prefix, hub, listener }),
             _ => {
                 listener.abort();
-                Err(ServiceError::unavailable(
-                    "redis.unavailable",
-                    "cannot subscribe to Redis pub/sub",
-                ))
+                Err(ServiceError::unavailable("redis.unavailable", "cannot subscribe to Redis pub/sub"))
             }
         }
     }
@@ -161,12 +151,7 @@ impl Drop for RedisPubSub {
     }
 }
 
-async fn listen(
-    client: redis::Client,
-    prefix: String,
-    hub: Arc<LocalHub>,
-    ready: oneshot::Sender<()>,
-) {
+async fn listen(client: redis::Client, prefix: String, hub: Arc<LocalHub>, ready: oneshot::Sender<()>) {
     let pattern = format!("{prefix}*");
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
@@ -233,14 +218,10 @@ mod tests {
         let mut a = hub.subscribe("room:1");
         let mut b = hub.subscribe("room:1");
         let mut other = hub.subscribe("room:2");
-        hub.publish("room:1", Bytes::from_static(b"hello"))
-            .await
-            .unwrap();
+        hub.publish("room:1", Bytes::from_static(b"hello")).await.unwrap();
         assert_eq!(a.recv().await.unwrap(), "hello");
         assert_eq!(b.recv().await.unwrap(), "hello");
-        hub.publish("room:2", Bytes::from_static(b"x"))
-            .await
-            .unwrap();
+        hub.publish("room:2", Bytes::from_static(b"x")).await.unwrap();
         assert_eq!(other.recv().await.unwrap(), "x");
     }
 

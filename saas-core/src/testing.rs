@@ -44,39 +44,25 @@ impl TestDatabase {
     /// When the named PostgreSQL server cannot be reached: such a test must fail, not skip.
     pub async fn create() -> Self {
         let name = format!("saas_test_{}", uuid::Uuid::new_v4().simple());
-        match std::env::var(TEST_DATABASE_URL)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
+        match std::env::var(TEST_DATABASE_URL).ok().filter(|v| !v.trim().is_empty()) {
             Some(server) if server.starts_with("postgres") => {
-                let admin = sqlx::PgPool::connect(&server).await.unwrap_or_else(|err| {
-                    panic!("{TEST_DATABASE_URL}={server} is unreachable: {err}")
-                });
+                let admin = sqlx::PgPool::connect(&server)
+                    .await
+                    .unwrap_or_else(|err| panic!("{TEST_DATABASE_URL}={server} is unreachable: {err}"));
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&admin)
                     .await
                     .unwrap_or_else(|err| panic!("cannot create test database {name}: {err}"));
                 admin.close().await;
-                Self {
-                    url: replace_database(&server, &name),
-                    admin_url: Some(server),
-                    name,
-                    _dir: None,
-                }
+                Self { url: replace_database(&server, &name), admin_url: Some(server), name, _dir: None }
             }
             Some(other) if !other.starts_with("sqlite") => {
                 panic!("{TEST_DATABASE_URL} must be a postgres:// or sqlite:// URL, not {other:?}")
             }
             _ => {
-                let dir = tempfile::tempdir()
-                    .unwrap_or_else(|err| panic!("cannot create a temporary folder: {err}"));
+                let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("cannot create a temporary folder: {err}"));
                 let url = format!("sqlite://{}", dir.path().join("app.db").display());
-                Self {
-                    url,
-                    admin_url: None,
-                    name,
-                    _dir: Some(dir),
-                }
+                Self { url, admin_url: None, name, _dir: Some(dir) }
             }
         }
     }
@@ -84,6 +70,11 @@ impl TestDatabase {
     /// The URL apps connect to.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The Redis key prefix of apps on this database, so parallel tests never share keys.
+    pub fn redis_prefix(&self) -> String {
+        format!("test:{}:", self.name)
     }
 
     /// Whether this is PostgreSQL.
@@ -101,10 +92,7 @@ impl Drop for TestDatabase {
         // Dropping runs inside the test's runtime; a plain thread with its own runtime
         // avoids blocking it.
         let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async move {
@@ -137,9 +125,7 @@ fn replace_database(url: &str, name: &str) -> String {
 
 /// The Redis URL of the test run, if any (`SAAS_TEST_REDIS_URL`).
 pub fn test_redis_url() -> Option<String> {
-    std::env::var(TEST_REDIS_URL)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    std::env::var(TEST_REDIS_URL).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// Builds a [`TestApp`] from modules and configuration overrides.
@@ -153,16 +139,12 @@ pub struct TestAppBuilder {
 impl TestAppBuilder {
     /// Adds a module.
     pub fn module(mut self, module: impl Module) -> Self {
-        self.modules
-            .push(Box::new(move |builder| builder.module(module)));
+        self.modules.push(Box::new(move |builder| builder.module(module)));
         self
     }
 
     /// Adjusts the app builder (provide values, add routes).
-    pub fn customize(
-        mut self,
-        f: impl FnOnce(SaasAppBuilder) -> SaasAppBuilder + Send + 'static,
-    ) -> Self {
+    pub fn customize(mut self, f: impl FnOnce(SaasAppBuilder) -> SaasAppBuilder + Send + 'static) -> Self {
         self.modules.push(Box::new(f));
         self
     }
@@ -197,10 +179,7 @@ impl TestAppBuilder {
     pub async fn build(self, database: &TestDatabase) -> App {
         let mut vars: Vec<(String, String)> = vec![
             ("DEBUG".into(), "true".into()),
-            (
-                "SECRET_KEY".into(),
-                "test-secret-key-0123456789abcdef".into(),
-            ),
+            ("SECRET_KEY".into(), "test-secret-key-0123456789abcdef".into()),
             ("DATABASE_URL".into(), database.url().to_owned()),
             ("JOB_POLL_INTERVAL_MS".into(), "50".into()),
             ("EMAIL_BACKEND".into(), "console".into()),
@@ -208,19 +187,15 @@ impl TestAppBuilder {
         if let Some(url) = self.redis.or_else(test_redis_url) {
             vars.push(("REDIS_URL".into(), url));
             // Apps on one test database share one namespace, as nodes of one service do.
-            vars.push(("REDIS_PREFIX".into(), format!("test:{}:", database.name)));
+            vars.push(("REDIS_PREFIX".into(), database.redis_prefix()));
         }
         vars.extend(self.vars);
-        let config =
-            Config::from_vars(vars).unwrap_or_else(|err| panic!("bad test configuration: {err}"));
+        let config = Config::from_vars(vars).unwrap_or_else(|err| panic!("bad test configuration: {err}"));
         let mut builder = SaasApp::builder(config).title("test");
         for add in self.modules {
             builder = add(builder);
         }
-        builder
-            .build()
-            .await
-            .unwrap_or_else(|err| panic!("the test app failed to build: {err}"))
+        builder.build().await.unwrap_or_else(|err| panic!("the test app failed to build: {err}"))
     }
 }
 
@@ -237,12 +212,7 @@ pub struct TestApp {
 impl TestApp {
     /// Starts building a test app.
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder {
-            modules: Vec::new(),
-            vars: Vec::new(),
-            options: ServeOptions::default(),
-            redis: None,
-        }
+        TestAppBuilder { modules: Vec::new(), vars: Vec::new(), options: ServeOptions::default(), redis: None }
     }
 
     /// Serves a built app on a free loopback port.
@@ -250,17 +220,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|err| panic!("cannot bind a loopback port: {err}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|err| panic!("no local address: {err}"));
+        let addr = listener.local_addr().unwrap_or_else(|err| panic!("no local address: {err}"));
         let ctx = app.context().clone();
         let stop = CancellationToken::new();
         let signal = stop.clone();
         let server = tokio::spawn(async move {
-            if let Err(err) = app
-                .serve(listener, options, async move { signal.cancelled().await })
-                .await
-            {
+            if let Err(err) = app.serve(listener, options, async move { signal.cancelled().await }).await {
                 tracing::error!(error = %err, "test server failed");
             }
         });
@@ -268,13 +233,7 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_else(|err| panic!("cannot build an HTTP client: {err}"));
-        Self {
-            addr,
-            ctx,
-            client,
-            stop,
-            server: Some(server),
-        }
+        Self { addr, ctx, client, stop, server: Some(server) }
     }
 
     /// The app's context (services, database, jobs).
@@ -289,9 +248,7 @@ impl TestApp {
 
     /// Starts a request to `path`.
     pub fn request(&self, method: Method, path: &str) -> TestRequest {
-        TestRequest {
-            inner: self.client.request(method, self.url(path)),
-        }
+        TestRequest { inner: self.client.request(method, self.url(path)) }
     }
 
     /// `GET path`.
@@ -332,50 +289,31 @@ pub struct TestRequest {
 impl TestRequest {
     /// Adds `Authorization: Bearer token`.
     pub fn bearer(self, token: &str) -> Self {
-        Self {
-            inner: self.inner.bearer_auth(token),
-        }
+        Self { inner: self.inner.bearer_auth(token) }
     }
 
     /// Adds a header.
     pub fn header(self, name: &str, value: &str) -> Self {
-        Self {
-            inner: self.inner.header(name, value),
-        }
+        Self { inner: self.inner.header(name, value) }
     }
 
     /// A JSON body.
     pub fn json(self, body: &impl Serialize) -> Self {
-        Self {
-            inner: self.inner.json(body),
-        }
+        Self { inner: self.inner.json(body) }
     }
 
     /// A raw body.
     pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
-        Self {
-            inner: self.inner.body(body),
-        }
+        Self { inner: self.inner.body(body) }
     }
 
     /// Sends it and reads the whole answer.
     pub async fn send(self) -> TestResponse {
-        let response = self
-            .inner
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("request failed: {err}"));
+        let response = self.inner.send().await.unwrap_or_else(|err| panic!("request failed: {err}"));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .unwrap_or_else(|err| panic!("cannot read the body: {err}"));
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        let body = response.bytes().await.unwrap_or_else(|err| panic!("cannot read the body: {err}"));
+        TestResponse { status, headers, body }
     }
 }
 
@@ -415,12 +353,7 @@ impl TestResponse {
     /// Asserts the status, showing the body when it differs; returns self.
     #[track_caller]
     pub fn assert_status(&self, expected: u16) -> &Self {
-        assert_eq!(
-            self.status,
-            expected,
-            "unexpected status; body: {}",
-            self.text()
-        );
+        assert_eq!(self.status, expected, "unexpected status; body: {}", self.text());
         self
     }
 
@@ -429,34 +362,22 @@ impl TestResponse {
     pub fn assert_error(&self, status: u16, code: &str) -> Value {
         self.assert_status(status);
         assert!(
-            self.header("content-type")
-                .is_some_and(|v| v.starts_with("application/json")),
+            self.header("content-type").is_some_and(|v| v.starts_with("application/json")),
             "error answers are JSON; got {:?}",
             self.header("content-type")
         );
         let body = self.json();
-        let error = body
-            .get("error")
-            .cloned()
-            .unwrap_or_else(|| panic!("no error envelope: {body}"));
+        let error = body.get("error").cloned().unwrap_or_else(|| panic!("no error envelope: {body}"));
         assert_eq!(error["code"], code, "unexpected error code in {body}");
-        assert!(
-            error["message"].is_string(),
-            "the envelope has a message: {body}"
-        );
-        assert!(
-            error["details"].is_object(),
-            "the envelope has details: {body}"
-        );
+        assert!(error["message"].is_string(), "the envelope has a message: {body}");
+        assert!(error["details"].is_object(), "the envelope has details: {body}");
         error
     }
 }
 
 /// A WebSocket client speaking JSON text frames.
 pub struct TestWebSocket {
-    stream: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 }
 
 /// What the server sent, as seen by [`TestWebSocket::next`].
@@ -496,9 +417,7 @@ impl TestWebSocket {
     pub async fn next_within(&mut self, timeout: Duration) -> Option<WsEvent> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.stream.next())
-                .await
-                .ok()?;
+            let frame = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
             match frame {
                 None => return Some(WsEvent::Closed(None)),
                 Some(Err(_)) => return Some(WsEvent::Closed(None)),

@@ -27,29 +27,12 @@ async fn main() -> ExitCode {
 }
 
 async fn child(database_url: &str) -> ExitCode {
-    let config = Config::from_vars([
-        ("DEBUG", "true"),
-        ("DATABASE_URL", database_url),
-        ("BIND_ADDR", "127.0.0.1:0"),
-    ])
-    .expect("config");
-    let app = SaasApp::builder(config)
-        .module(common::TestModule { cron: false })
-        .build()
-        .await
-        .expect("build");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let config = Config::from_vars([("DEBUG", "true"), ("DATABASE_URL", database_url), ("BIND_ADDR", "127.0.0.1:0")])
+        .expect("config");
+    let app = SaasApp::builder(config).module(common::TestModule { cron: false }).build().await.expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     println!("listening {}", listener.local_addr().expect("addr"));
-    match app
-        .serve(
-            listener,
-            ServeOptions::default(),
-            saas_core::app::shutdown_signal(),
-        )
-        .await
-    {
+    match app.serve(listener, ServeOptions::default(), saas_core::app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
@@ -82,30 +65,16 @@ async fn parent() {
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let pid = server.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(status.success());
 
-    let response = request
-        .await
-        .expect("join")
-        .expect("the in-flight request is answered");
+    let response = request.await.expect("join").expect("the in-flight request is answered");
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("body"), "done");
-    let exit = tokio::time::timeout(Duration::from_secs(40), server.wait())
-        .await
-        .expect("the server exits")
-        .expect("wait");
-    assert!(
-        exit.success(),
-        "the server exits 0 after SIGTERM, got {exit:?}"
-    );
+    let exit =
+        tokio::time::timeout(Duration::from_secs(40), server.wait()).await.expect("the server exits").expect("wait");
+    assert!(exit.success(), "the server exits 0 after SIGTERM, got {exit:?}");
 
-    let refused = reqwest::Client::new()
-        .get(format!("http://{addr}/health/"))
-        .send()
-        .await;
+    let refused = reqwest::Client::new().get(format!("http://{addr}/health/")).send().await;
     assert!(refused.is_err(), "nothing listens after shutdown");
 }

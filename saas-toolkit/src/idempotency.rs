@@ -51,48 +51,24 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
-            ServiceError::invalid_field("Idempotency-Key", "Use 1 to 255 visible ASCII characters.")
-                .into_response()
+            ServiceError::invalid_field("Idempotency-Key", "Use 1 to 255 visible ASCII characters.").into_response()
         })?
         .to_owned();
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, ctx.config().max_body_bytes)
-        .await
-        .map_err(|_| {
-            ServiceError::new(
-                saas_core::ErrorKind::PayloadTooLarge,
-                "payload_too_large",
-                "The request body is too large.",
-            )
+    let bytes = axum::body::to_bytes(body, ctx.config().max_body_bytes).await.map_err(|_| {
+        ServiceError::new(saas_core::ErrorKind::PayloadTooLarge, "payload_too_large", "The request body is too large.")
             .into_response()
-        })?;
-    let scope = scope(
-        &parts.headers,
-        parts.method.as_str(),
-        parts.uri.path(),
-        &key,
-    );
+    })?;
+    let scope = scope(&parts.headers, parts.method.as_str(), parts.uri.path(), &key);
     let cache_key = format!("idem:{scope}");
     let fingerprint = hex::encode(Sha256::digest(&bytes));
 
-    let claim = Record {
-        fingerprint: fingerprint.clone(),
-        status: None,
-        content_type: None,
-        body: None,
-    };
+    let claim = Record { fingerprint: fingerprint.clone(), status: None, content_type: None, body: None };
     let claim_bytes = Bytes::from(serde_json::to_vec(&claim).unwrap_or_default());
-    let claimed = ctx
-        .cache()
-        .set_if_absent(&cache_key, claim_bytes, IN_FLIGHT_TTL)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let claimed =
+        ctx.cache().set_if_absent(&cache_key, claim_bytes, IN_FLIGHT_TTL).await.map_err(IntoResponse::into_response)?;
     if !claimed {
-        let stored = ctx
-            .cache()
-            .get(&cache_key)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let stored = ctx.cache().get(&cache_key).await.map_err(IntoResponse::into_response)?;
         let record: Option<Record> = stored.and_then(|raw| serde_json::from_slice(&raw).ok());
         return Err(match record {
             Some(record) if record.fingerprint != fingerprint => ServiceError::bad_request(
@@ -100,12 +76,7 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
                 "This Idempotency-Key was used with a different request body.",
             )
             .into_response(),
-            Some(Record {
-                status: Some(status),
-                content_type,
-                body,
-                ..
-            }) => replay(status, content_type, body),
+            Some(Record { status: Some(status), content_type, body, .. }) => replay(status, content_type, body),
             _ => ServiceError::conflict(
                 "idempotency.in_progress",
                 "A request with this Idempotency-Key is still running.",
@@ -114,9 +85,7 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
         });
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if response.status().is_server_error() {
         let _ = ctx.cache().delete(&cache_key).await;
         return Ok(response);
@@ -126,20 +95,13 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
         Ok(body) => body,
         Err(_) => {
             let _ = ctx.cache().delete(&cache_key).await;
-            return Ok(
-                ServiceError::internal("response too large to store for Idempotency-Key")
-                    .into_response(),
-            );
+            return Ok(ServiceError::internal("response too large to store for Idempotency-Key").into_response());
         }
     };
     let record = Record {
         fingerprint,
         status: Some(res_parts.status.as_u16()),
-        content_type: res_parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        content_type: res_parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         body: Some(body.to_vec()),
     };
     let stored = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
@@ -151,12 +113,7 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
 
 fn scope(headers: &HeaderMap, method: &str, path: &str, key: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(
-        headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes)
-            .unwrap_or_default(),
-    );
+    hasher.update(headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default());
     hasher.update([0]);
     hasher.update(method.as_bytes());
     hasher.update([0]);
@@ -172,8 +129,6 @@ fn replay(status: u16, content_type: Option<String>, body: Option<Vec<u8>>) -> R
     if let Some(value) = content_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
-    response
-        .headers_mut()
-        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }

@@ -25,17 +25,8 @@ pub struct Email {
 
 impl Email {
     /// A plain-text message.
-    pub fn text(
-        to: impl Into<String>,
-        subject: impl Into<String>,
-        text: impl Into<String>,
-    ) -> Self {
-        Self {
-            to: to.into(),
-            subject: subject.into(),
-            text: text.into(),
-            html: None,
-        }
+    pub fn text(to: impl Into<String>, subject: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { to: to.into(), subject: subject.into(), text: text.into(), html: None }
     }
 
     /// Adds an HTML alternative.
@@ -46,22 +37,12 @@ impl Email {
 
     /// The RFC 5322 message from `from`.
     pub fn to_message(&self, from: &Mailbox) -> ServiceResult<Message> {
-        let to: Mailbox = self
-            .to
-            .parse()
-            .map_err(|_| ServiceError::invalid_field("email", "Enter a valid email address."))?;
-        let builder = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(self.subject.clone());
+        let to: Mailbox =
+            self.to.parse().map_err(|_| ServiceError::invalid_field("email", "Enter a valid email address."))?;
+        let builder = Message::builder().from(from.clone()).to(to).subject(self.subject.clone());
         let message = match &self.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-                self.text.clone(),
-                html.clone(),
-            )),
-            None => builder
-                .header(ContentType::TEXT_PLAIN)
-                .body(self.text.clone()),
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(self.text.clone(), html.clone())),
+            None => builder.header(ContentType::TEXT_PLAIN).body(self.text.clone()),
         };
         message.map_err(|err| ServiceError::internal(format!("cannot build email: {err}")))
     }
@@ -98,10 +79,7 @@ impl Mailer for SmtpMailer {
         self.transport.send(message).await.map_err(|err| {
             tracing::warn!(error = %err, "SMTP delivery failed");
             if err.is_permanent() {
-                ServiceError::bad_request(
-                    "mail.rejected",
-                    format!("the mail server refused the message: {err}"),
-                )
+                ServiceError::bad_request("mail.rejected", format!("the mail server refused the message: {err}"))
             } else {
                 ServiceError::unavailable("mail.unavailable", "The mail server is unavailable.")
             }
@@ -119,10 +97,7 @@ pub struct FileMailer {
 impl FileMailer {
     /// A mailer writing into `dir` (created when missing).
     pub fn new(dir: impl Into<PathBuf>, from: Mailbox) -> Self {
-        Self {
-            dir: dir.into(),
-            from,
-        }
+        Self { dir: dir.into(), from }
     }
 }
 
@@ -130,21 +105,11 @@ impl FileMailer {
 impl Mailer for FileMailer {
     async fn send(&self, email: &Email) -> ServiceResult<()> {
         let message = email.to_message(&self.from)?;
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(ServiceError::internal)?;
-        let name = format!(
-            "{}-{}.eml",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-            uuid::Uuid::new_v4().simple()
-        );
+        tokio::fs::create_dir_all(&self.dir).await.map_err(ServiceError::internal)?;
+        let name = format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"), uuid::Uuid::new_v4().simple());
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        tokio::fs::write(&tmp, message.formatted())
-            .await
-            .map_err(ServiceError::internal)?;
-        tokio::fs::rename(&tmp, self.dir.join(name))
-            .await
-            .map_err(ServiceError::internal)?;
+        tokio::fs::write(&tmp, message.formatted()).await.map_err(ServiceError::internal)?;
+        tokio::fs::rename(&tmp, self.dir.join(name)).await.map_err(ServiceError::internal)?;
         Ok(())
     }
 }
@@ -204,17 +169,10 @@ mod tests {
         ])
         .unwrap();
         let mailer = mailer_from_config(&config).unwrap();
-        let email = Email::text(
-            "Ann@Example.com",
-            "Verify your email",
-            "Open https://app.test/verify?token=abc",
-        )
-        .with_html("<p><a href=\"https://app.test/verify?token=abc\">Verify</a></p>");
+        let email = Email::text("Ann@Example.com", "Verify your email", "Open https://app.test/verify?token=abc")
+            .with_html("<p><a href=\"https://app.test/verify?token=abc\">Verify</a></p>");
         mailer.send(&email).await.unwrap();
-        let files: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].extension().unwrap(), "eml");
         let raw = std::fs::read_to_string(&files[0]).unwrap();
@@ -228,9 +186,7 @@ mod tests {
     async fn a_bad_recipient_is_a_validation_error() {
         let mailer = ConsoleMailer;
         let from: Mailbox = "noreply@example.com".parse().unwrap();
-        let err = Email::text("not an address", "s", "b")
-            .to_message(&from)
-            .unwrap_err();
+        let err = Email::text("not an address", "s", "b").to_message(&from).unwrap_err();
         assert_eq!(err.code(), "validation.failed");
         mailer.send(&Email::text("a@b.co", "s", "b")).await.unwrap();
     }

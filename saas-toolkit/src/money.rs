@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 use saas_core::{ServiceError, ServiceResult};
 
 /// An ISO 4217 currency code, stored lower-case (`usd`, `eur`).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "usd")]
 pub struct Currency(String);
@@ -21,10 +19,7 @@ impl Currency {
         if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
             Ok(Self(code.to_ascii_lowercase()))
         } else {
-            Err(ServiceError::invalid_field(
-                "currency",
-                "Enter a three-letter ISO 4217 currency code.",
-            ))
+            Err(ServiceError::invalid_field("currency", "Enter a three-letter ISO 4217 currency code."))
         }
     }
 
@@ -65,48 +60,33 @@ pub struct Money {
 impl Money {
     /// `amount_cents` of `currency`.
     pub fn new(amount_cents: i64, currency: Currency) -> Self {
-        Self {
-            amount_cents,
-            currency,
-        }
+        Self { amount_cents, currency }
     }
 
     /// A positive amount (payments, transfers); zero or negative is a validation error.
     pub fn positive(amount_cents: i64, currency: Currency) -> ServiceResult<Self> {
         if amount_cents <= 0 {
-            return Err(ServiceError::invalid_field(
-                "amount_cents",
-                "Ensure this value is greater than 0.",
-            ));
+            return Err(ServiceError::invalid_field("amount_cents", "Ensure this value is greater than 0."));
         }
         Ok(Self::new(amount_cents, currency))
     }
 
     /// `percent` % of the amount, rounded down (10000 at 15 % → 1500; 9999 → 1499).
     pub fn percent_floor(&self, percent: u32) -> Money {
-        Money::new(
-            percent_floor(self.amount_cents, percent),
-            self.currency.clone(),
-        )
+        Money::new(percent_floor(self.amount_cents, percent), self.currency.clone())
     }
 
     /// The sum of two amounts of the same currency (overflow or a currency mismatch is an error).
     pub fn checked_add(&self, other: &Money) -> ServiceResult<Money> {
         self.same_currency(other)?;
-        let sum = self
-            .amount_cents
-            .checked_add(other.amount_cents)
-            .ok_or_else(overflow)?;
+        let sum = self.amount_cents.checked_add(other.amount_cents).ok_or_else(overflow)?;
         Ok(Money::new(sum, self.currency.clone()))
     }
 
     /// The difference of two amounts of the same currency.
     pub fn checked_sub(&self, other: &Money) -> ServiceResult<Money> {
         self.same_currency(other)?;
-        let diff = self
-            .amount_cents
-            .checked_sub(other.amount_cents)
-            .ok_or_else(overflow)?;
+        let diff = self.amount_cents.checked_sub(other.amount_cents).ok_or_else(overflow)?;
         Ok(Money::new(diff, self.currency.clone()))
     }
 
@@ -126,13 +106,7 @@ impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.amount_cents < 0 { "-" } else { "" };
         let abs = self.amount_cents.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:02} {}",
-            abs / 100,
-            abs % 100,
-            self.currency.as_str().to_ascii_uppercase()
-        )
+        write!(f, "{sign}{}.{:02} {}", abs / 100, abs % 100, self.currency.as_str().to_ascii_uppercase())
     }
 }
 
@@ -163,8 +137,7 @@ mod tests {
     fn currencies_are_lower_case_codes() {
         assert_eq!(Currency::parse("USD").unwrap().as_str(), "usd");
         assert!(Currency::parse("dollars").is_err());
-        let money: Money =
-            serde_json::from_str(r#"{"amount_cents": 1234, "currency": "EUR"}"#).unwrap();
+        let money: Money = serde_json::from_str(r#"{"amount_cents": 1234, "currency": "EUR"}"#).unwrap();
         assert_eq!(money.to_string(), "12.34 EUR");
         assert!(serde_json::from_str::<Money>(r#"{"amount_cents": 1, "currency": "e1"}"#).is_err());
     }
@@ -174,26 +147,10 @@ mod tests {
         let usd = Currency::parse("usd").unwrap();
         let eur = Currency::parse("eur").unwrap();
         let a = Money::new(500, usd.clone());
-        assert_eq!(
-            a.checked_add(&Money::new(250, usd.clone()))
-                .unwrap()
-                .amount_cents,
-            750
-        );
-        assert_eq!(
-            a.checked_sub(&Money::new(600, usd.clone()))
-                .unwrap()
-                .amount_cents,
-            -100
-        );
-        assert_eq!(
-            a.checked_add(&Money::new(1, eur)).unwrap_err().code(),
-            "money.currency_mismatch"
-        );
-        assert_eq!(
-            Money::positive(0, usd).unwrap_err().code(),
-            "validation.failed"
-        );
+        assert_eq!(a.checked_add(&Money::new(250, usd.clone())).unwrap().amount_cents, 750);
+        assert_eq!(a.checked_sub(&Money::new(600, usd.clone())).unwrap().amount_cents, -100);
+        assert_eq!(a.checked_add(&Money::new(1, eur)).unwrap_err().code(), "money.currency_mismatch");
+        assert_eq!(Money::positive(0, usd).unwrap_err().code(), "validation.failed");
         assert_eq!(a.percent_floor(15).amount_cents, 75);
     }
 }

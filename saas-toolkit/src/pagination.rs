@@ -31,20 +31,15 @@ impl PageParams {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ServiceError::invalid_field(
-                "limit",
-                format!("Ensure this value is between 1 and {MAX_LIMIT}."),
-            )),
+            Some(_) => {
+                Err(ServiceError::invalid_field("limit", format!("Ensure this value is between 1 and {MAX_LIMIT}.")))
+            }
         }
     }
 
     /// The decoded cursor position, if any.
     pub fn position<P: DeserializeOwned>(&self) -> ServiceResult<Option<P>> {
-        self.cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(decode_cursor)
-            .transpose()
+        self.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()
     }
 }
 
@@ -60,31 +55,17 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` fetched rows: the extra row only tells that a
     /// next page exists, and `position` gives the cursor of the last row kept.
-    pub fn from_rows<P: Serialize>(
-        mut rows: Vec<T>,
-        limit: u32,
-        position: impl Fn(&T) -> P,
-    ) -> Self {
+    pub fn from_rows<P: Serialize>(mut rows: Vec<T>, limit: u32, position: impl Fn(&T) -> P) -> Self {
         let limit = limit as usize;
         let has_more = rows.len() > limit;
         rows.truncate(limit);
-        let next_cursor = if has_more {
-            rows.last().map(|row| encode_cursor(&position(row)))
-        } else {
-            None
-        };
-        Self {
-            results: rows,
-            next_cursor,
-        }
+        let next_cursor = if has_more { rows.last().map(|row| encode_cursor(&position(row))) } else { None };
+        Self { results: rows, next_cursor }
     }
 
     /// Maps every item, keeping the cursor.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            results: self.results.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
+        Page { results: self.results.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
 }
 
@@ -118,31 +99,9 @@ mod tests {
     #[test]
     fn limits_default_and_are_bounded() {
         assert_eq!(PageParams::default().limit().unwrap(), 20);
-        assert_eq!(
-            PageParams {
-                limit: Some(100),
-                cursor: None
-            }
-            .limit()
-            .unwrap(),
-            100
-        );
-        assert!(
-            PageParams {
-                limit: Some(0),
-                cursor: None
-            }
-            .limit()
-            .is_err()
-        );
-        assert!(
-            PageParams {
-                limit: Some(101),
-                cursor: None
-            }
-            .limit()
-            .is_err()
-        );
+        assert_eq!(PageParams { limit: Some(100), cursor: None }.limit().unwrap(), 100);
+        assert!(PageParams { limit: Some(0), cursor: None }.limit().is_err());
+        assert!(PageParams { limit: Some(101), cursor: None }.limit().is_err());
     }
 
     #[test]
@@ -153,30 +112,15 @@ mod tests {
         assert_eq!(next, 4);
         assert!(Page::from_rows(vec![1, 2], 2, |n| *n).next_cursor.is_none());
         let json = serde_json::to_value(Page::from_rows(Vec::<i32>::new(), 20, |n| *n)).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"results": [], "next_cursor": null})
-        );
+        assert_eq!(json, serde_json::json!({"results": [], "next_cursor": null}));
     }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_rejected() {
-        let position = TimeCursor {
-            created_at: Utc::now(),
-            id: Uuid::new_v4(),
-        };
-        let params = PageParams {
-            limit: None,
-            cursor: Some(encode_cursor(&position)),
-        };
+        let position = TimeCursor { created_at: Utc::now(), id: Uuid::new_v4() };
+        let params = PageParams { limit: None, cursor: Some(encode_cursor(&position)) };
         assert_eq!(params.position::<TimeCursor>().unwrap(), Some(position));
-        let bad = PageParams {
-            limit: None,
-            cursor: Some("not-a-cursor".into()),
-        };
-        assert_eq!(
-            bad.position::<TimeCursor>().unwrap_err().code(),
-            "validation.failed"
-        );
+        let bad = PageParams { limit: None, cursor: Some("not-a-cursor".into()) };
+        assert_eq!(bad.position::<TimeCursor>().unwrap_err().code(), "validation.failed");
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -25,11 +26,7 @@ pub struct RateLimit {
 impl RateLimit {
     /// `limit` attempts per minute.
     pub const fn per_minute(name: &'static str, limit: u32) -> Self {
-        Self {
-            name,
-            limit,
-            window: Duration::from_secs(60),
-        }
+        Self { name, limit, window: Duration::from_secs(60) }
     }
 
     /// Counts one attempt by `subject` (an address, an account); over the limit it is
@@ -45,31 +42,26 @@ impl RateLimit {
 
     /// A layer limiting each client address on the routes it wraps
     /// (`router.route_layer(limit.layer(ctx))`).
-    pub fn layer(
-        self,
-        ctx: &AppContext,
-    ) -> axum::middleware::FromFnLayer<
-        fn(State<(AppContext, RateLimit)>, ClientIp, Request, Next) -> LimitFuture,
-        (AppContext, RateLimit),
-        (State<(AppContext, RateLimit)>, ClientIp, Request),
-    > {
-        axum::middleware::from_fn_with_state(
-            (ctx.clone(), self),
-            limit_client as fn(_, _, _, _) -> LimitFuture,
-        )
+    pub fn layer(self, ctx: &AppContext) -> RateLimitLayer {
+        axum::middleware::from_fn_with_state((ctx.clone(), self), limit_client as LimitFn)
     }
 }
+
+type LimitState = (AppContext, RateLimit);
+type LimitFn = fn(State<LimitState>, Request, Next) -> LimitFuture;
+
+/// The layer returned by [`RateLimit::layer`].
+pub type RateLimitLayer = axum::middleware::FromFnLayer<LimitFn, LimitState, (State<LimitState>, Request)>;
 
 /// The future of the rate-limit layer.
 pub type LimitFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
-fn limit_client(
-    State((ctx, limit)): State<(AppContext, RateLimit)>,
-    ip: ClientIp,
-    req: Request,
-    next: Next,
-) -> LimitFuture {
+fn limit_client(State((ctx, limit)): State<LimitState>, req: Request, next: Next) -> LimitFuture {
     Box::pin(async move {
+        let ip = match ClientIp::from_request(&ctx, req.headers(), req.extensions()) {
+            Ok(ip) => ip,
+            Err(err) => return err.into_response(),
+        };
         match limit.check(&ctx, &ip.0.to_string()).await {
             Ok(()) => next.run(req).await,
             Err(err) => err.into_response(),
@@ -85,13 +77,16 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppContext> for ClientIp {
     type Rejection = ServiceError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        ctx: &AppContext,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        ClientIp::from_request(ctx, &parts.headers, &parts.extensions)
+    }
+}
+
+impl ClientIp {
+    /// The address of the request with these headers and extensions.
+    pub fn from_request(ctx: &AppContext, headers: &HeaderMap, extensions: &Extensions) -> ServiceResult<Self> {
         if ctx.config().var_or("TRUST_PROXY_HEADERS", false)? {
-            let forwarded = parts
-                .headers
+            let forwarded = headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())
@@ -100,10 +95,7 @@ impl FromRequestParts<AppContext> for ClientIp {
                 return Ok(ClientIp(ip));
             }
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
         Ok(ClientIp(peer.unwrap_or(IpAddr::from([127, 0, 0, 1]))))
     }
 }

@@ -14,8 +14,5 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    SaasApp::builder(config)
-        .title("SaaS reference server")
-        .run_cli()
-        .await
+    SaasApp::builder(config).title("SaaS reference server").run_cli().await
 }

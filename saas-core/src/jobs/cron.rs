@@ -40,15 +40,10 @@ impl CronSchedule {
     /// the app refuse to build, naming the entry.
     pub fn add(&mut self, name: &str, expression: &str, job: &str, payload: Value) -> &mut Self {
         match ::cron::Schedule::from_str(expression) {
-            Ok(schedule) => self.entries.push(CronEntry {
-                name: name.to_owned(),
-                schedule,
-                job: job.to_owned(),
-                payload,
-            }),
-            Err(err) => self.errors.push(format!(
-                "cron entry {name}: invalid expression {expression:?}: {err}"
-            )),
+            Ok(schedule) => {
+                self.entries.push(CronEntry { name: name.to_owned(), schedule, job: job.to_owned(), payload })
+            }
+            Err(err) => self.errors.push(format!("cron entry {name}: invalid expression {expression:?}: {err}")),
         }
         self
     }
@@ -63,26 +58,15 @@ impl CronSchedule {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(ServiceError::new(
-                crate::error::ErrorKind::Internal,
-                "config.invalid",
-                self.errors.join("; "),
-            ))
+            Err(ServiceError::new(crate::error::ErrorKind::Internal, "config.invalid", self.errors.join("; ")))
         }
     }
 }
 
 /// Starts the scheduler; it runs until `token` is cancelled.
-pub fn spawn_scheduler(
-    ctx: &AppContext,
-    cron: &Arc<CronSchedule>,
-    token: CancellationToken,
-) -> JoinHandle<()> {
-    let tasks: Vec<_> = cron
-        .entries()
-        .iter()
-        .map(|entry| tokio::spawn(fire(ctx.clone(), entry.clone(), token.clone())))
-        .collect();
+pub fn spawn_scheduler(ctx: &AppContext, cron: &Arc<CronSchedule>, token: CancellationToken) -> JoinHandle<()> {
+    let tasks: Vec<_> =
+        cron.entries().iter().map(|entry| tokio::spawn(fire(ctx.clone(), entry.clone(), token.clone()))).collect();
     tokio::spawn(async move {
         for task in tasks {
             let _ = task.await;
@@ -100,15 +84,8 @@ async fn fire(ctx: AppContext, entry: CronEntry, token: CancellationToken) {
         match tick {
             Some(Ok(tick)) => {
                 let key = format!("cron:{}:{}", entry.name, tick.get_timestamp());
-                let options = EnqueueOptions {
-                    delay: None,
-                    unique_key: Some(key),
-                };
-                match ctx
-                    .jobs()
-                    .enqueue_with(&entry.job, &entry.payload, options)
-                    .await
-                {
+                let options = EnqueueOptions { delay: None, unique_key: Some(key) };
+                match ctx.jobs().enqueue_with(&entry.job, &entry.payload, options).await {
                     Ok(()) => {
                         tracing::debug!(entry = %entry.name, tick = tick.get_timestamp(), "cron entry fired")
                     }

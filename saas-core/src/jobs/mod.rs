@@ -48,11 +48,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(300),
-        }
+        Self { max_attempts: 5, initial_backoff: Duration::from_secs(2), max_backoff: Duration::from_secs(300) }
     }
 }
 
@@ -60,9 +56,7 @@ impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
     }
 }
 
@@ -113,19 +107,12 @@ impl JobRegistry {
         let erased: Arc<HandlerFn> = Arc::new(move |ctx: AppContext, payload: Value| {
             let handler = handler.clone();
             Box::pin(async move {
-                let input: T = serde_json::from_value(payload).map_err(|err| {
-                    ServiceError::bad_request("jobs.bad_payload", err.to_string())
-                })?;
+                let input: T = serde_json::from_value(payload)
+                    .map_err(|err| ServiceError::bad_request("jobs.bad_payload", err.to_string()))?;
                 handler(ctx, input).await
             }) as HandlerFuture
         });
-        self.handlers.insert(
-            name.to_owned(),
-            JobDefinition {
-                handler: erased,
-                retry,
-            },
-        );
+        self.handlers.insert(name.to_owned(), JobDefinition { handler: erased, retry });
     }
 
     /// The definition of `name`, if registered.
@@ -172,8 +159,7 @@ impl JobQueue {
 
     /// Persists a job for the worker; it survives restarts until it runs.
     pub async fn enqueue(&self, name: &str, payload: &impl Serialize) -> ServiceResult<()> {
-        self.enqueue_with(name, payload, EnqueueOptions::default())
-            .await
+        self.enqueue_with(name, payload, EnqueueOptions::default()).await
     }
 
     /// Persists a job with options (delay, uniqueness).
@@ -184,15 +170,7 @@ impl JobQueue {
         options: EnqueueOptions,
     ) -> ServiceResult<()> {
         let payload = serde_json::to_value(payload).map_err(ServiceError::internal)?;
-        self.store
-            .push(
-                Job {
-                    name: name.to_owned(),
-                    payload,
-                },
-                options,
-            )
-            .await
+        self.store.push(Job { name: name.to_owned(), payload }, options).await
     }
 
     /// Counts of jobs by state.

@@ -99,9 +99,10 @@ impl JobStore {
                     .map_err(ServiceError::from)?;
                 let mut migrator = SqliteStorage::<()>::migrations();
                 migrator.dangerous_set_table_name("_apalis_migrations");
-                migrator.run(&pool).await.map_err(|err| {
-                    ServiceError::internal(format!("job storage migrations: {err}"))
-                })?;
+                migrator
+                    .run(&pool)
+                    .await
+                    .map_err(|err| ServiceError::internal(format!("job storage migrations: {err}")))?;
                 let config = apalis_sqlite::Config::default()
                     .queue("jobs")
                     .heartbeat_interval(HEARTBEAT)
@@ -110,18 +111,15 @@ impl JobStore {
                 Ok(JobStore::Sqlite { pool, config })
             }
             Db::Postgres(pool) => {
-                PostgresStorage::<()>::setup(pool).await.map_err(|err| {
-                    ServiceError::internal(format!("job storage migrations: {err}"))
-                })?;
+                PostgresStorage::<()>::setup(pool)
+                    .await
+                    .map_err(|err| ServiceError::internal(format!("job storage migrations: {err}")))?;
                 let config = apalis_postgres::Config::default()
                     .queue("jobs")
                     .heartbeat_interval(HEARTBEAT)
                     .missed_heartbeats(MISSED_HEARTBEATS)
                     .batch_size(config.job_concurrency);
-                Ok(JobStore::Postgres {
-                    pool: pool.clone(),
-                    config,
-                })
+                Ok(JobStore::Postgres { pool: pool.clone(), config })
             }
         }
     }
@@ -152,17 +150,11 @@ impl JobStore {
                 .await
                 .map_err(|e| e.to_string()),
             JobStore::Postgres { pool, config } => {
-                match PostgresStorage::<Job>::new(pool)
-                    .with_config(config.clone())
-                    .push_task(task)
-                    .await
-                {
+                match PostgresStorage::<Job>::new(pool).with_config(config.clone()).push_task(task).await {
                     Ok(()) => Ok(()),
                     // A unique key already enqueued: PostgreSQL reports the duplicate, the
                     // other stores drop it silently; the outcome is the same.
-                    Err(err) if options.unique_key.is_some() && is_duplicate(&err.to_string()) => {
-                        Ok(())
-                    }
+                    Err(err) if options.unique_key.is_some() && is_duplicate(&err.to_string()) => Ok(()),
                     Err(err) => Err(err.to_string()),
                 }
             }
@@ -174,10 +166,7 @@ impl JobStore {
         };
         result.map_err(|err| {
             tracing::warn!(error = %err, "cannot enqueue a job");
-            ServiceError::unavailable(
-                "jobs.unavailable",
-                "The job queue is unavailable; try again shortly.",
-            )
+            ServiceError::unavailable("jobs.unavailable", "The job queue is unavailable; try again shortly.")
         })
     }
 
@@ -195,15 +184,10 @@ impl JobStore {
                 .await
                 .map_err(|e| e.to_string()),
             JobStore::Redis { conn, config } => {
-                return redis_stats(conn, &config.queue.to_string()).await;
+                return redis_stats(conn, config.queue.as_ref()).await;
             }
         }
-        .map_err(|err| {
-            ServiceError::unavailable(
-                "jobs.unavailable",
-                format!("cannot read job statistics: {err}"),
-            )
-        })?;
+        .map_err(|err| ServiceError::unavailable("jobs.unavailable", format!("cannot read job statistics: {err}")))?;
         let mut out = JobStats::default();
         for stat in stats {
             let value = stat.value.trim().parse::<f64>().unwrap_or(0.0).max(0.0) as u64;
@@ -251,17 +235,8 @@ return {pending, running, redis.call('SCARD', q .. ':done'), redis.call('SCARD',
 async fn redis_stats(conn: &redis::aio::ConnectionManager, queue: &str) -> ServiceResult<JobStats> {
     let mut conn = conn.clone();
     let (pending, running, done, dead): (u64, u64, u64, u64) =
-        redis::Script::new(REDIS_STATS_SCRIPT)
-            .key(queue)
-            .invoke_async(&mut conn)
-            .await?;
-    Ok(JobStats {
-        pending,
-        running,
-        done,
-        failed: 0,
-        dead,
-    })
+        redis::Script::new(REDIS_STATS_SCRIPT).key(queue).invoke_async(&mut conn).await?;
+    Ok(JobStats { pending, running, done, failed: 0, dead })
 }
 
 fn is_duplicate(message: &str) -> bool {

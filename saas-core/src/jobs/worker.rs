@@ -28,24 +28,12 @@ struct WorkerState {
 }
 
 /// Starts the worker; it runs until `token` is cancelled, restarting after storage errors.
-pub fn spawn_worker(
-    ctx: &AppContext,
-    registry: &Arc<JobRegistry>,
-    token: CancellationToken,
-) -> JoinHandle<()> {
-    let state = WorkerState {
-        ctx: ctx.clone(),
-        registry: registry.clone(),
-        token,
-    };
+pub fn spawn_worker(ctx: &AppContext, registry: &Arc<JobRegistry>, token: CancellationToken) -> JoinHandle<()> {
+    let state = WorkerState { ctx: ctx.clone(), registry: registry.clone(), token };
     tokio::spawn(async move {
         let mut restarts: u64 = 0;
         while !state.token.is_cancelled() {
-            let name = format!(
-                "worker-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            );
+            let name = format!("worker-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
             tracing::info!(worker = %name, store = state.ctx.jobs().store().backend_name(), "job worker started");
             let result = run(&state, name).await;
             if state.token.is_cancelled() {
@@ -112,9 +100,7 @@ async fn execute(job: Job, state: Data<WorkerState>) -> Result<(), BoxDynError> 
     };
     let mut attempt = 1;
     loop {
-        let outcome = AssertUnwindSafe(definition.run(state.ctx.clone(), job.payload.clone()))
-            .catch_unwind()
-            .await;
+        let outcome = AssertUnwindSafe(definition.run(state.ctx.clone(), job.payload.clone())).catch_unwind().await;
         let error = match outcome {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(err)) if err.code() == "jobs.bad_payload" => {

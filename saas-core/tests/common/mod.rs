@@ -42,10 +42,7 @@ async fn slow() -> &'static str {
 
 async fn panics() -> &'static str {
     let items: Vec<&'static str> = Vec::new();
-    items
-        .first()
-        .copied()
-        .unwrap_or_else(|| panic!("handler bug"))
+    items.first().copied().unwrap_or_else(|| panic!("handler bug"))
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -97,10 +94,7 @@ impl Module for TestModule {
     }
 
     fn migrations(&self) -> Migrations {
-        Migrations::new(
-            sqlx::migrate!("tests/migrations/sqlite"),
-            sqlx::migrate!("tests/migrations/postgres"),
-        )
+        Migrations::new(sqlx::migrate!("tests/migrations/sqlite"), sqlx::migrate!("tests/migrations/postgres"))
     }
 
     fn routes(&self, _ctx: &AppContext) -> Router<AppContext> {
@@ -128,35 +122,24 @@ impl Module for TestModule {
     }
 
     fn jobs(&self, jobs: &mut JobRegistry) {
-        jobs.register("test.record", |ctx: AppContext, input: Tagged| async move {
-            record_run(&ctx, &input.tag).await
-        });
+        jobs.register(
+            "test.record",
+            |ctx: AppContext, input: Tagged| async move { record_run(&ctx, &input.tag).await },
+        );
         let policy = RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
         };
-        jobs.register_with(
-            "test.always_fails",
-            policy,
-            |ctx: AppContext, input: Tagged| async move {
-                record_run(&ctx, &input.tag).await?;
-                Err(ServiceError::unavailable(
-                    "test.down",
-                    "the downstream service is down",
-                ))
-            },
-        );
+        jobs.register_with("test.always_fails", policy, |ctx: AppContext, input: Tagged| async move {
+            record_run(&ctx, &input.tag).await?;
+            Err(ServiceError::unavailable("test.down", "the downstream service is down"))
+        });
     }
 
     fn cron(&self, cron: &mut CronSchedule) {
         if self.cron {
-            cron.add(
-                "test.every_second",
-                "* * * * * *",
-                "test.record",
-                json!({"tag": "cron"}),
-            );
+            cron.add("test.every_second", "* * * * * *", "test.record", json!({"tag": "cron"}));
         }
     }
 }
