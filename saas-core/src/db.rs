@@ -26,8 +26,13 @@ pub enum Db {
 /// Runs `$body` with `$pool` bound to the concrete pool of a [`Db`]; the body is compiled
 /// once per database, so it may use any sqlx API generic over the database.
 ///
-/// ```ignore
-/// let count: i64 = with_pool!(&db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?;
+/// ```no_run
+/// use saas_core::reexports::sqlx;
+/// # async fn count(db: &saas_core::Db) -> saas_core::ServiceResult<i64> {
+/// let count: i64 =
+///     saas_core::with_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)?;
+/// # Ok(count)
+/// # }
 /// ```
 #[macro_export]
 macro_rules! with_pool {
