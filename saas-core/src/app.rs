@@ -116,20 +116,8 @@ impl SaasAppBuilder {
     pub async fn build(self) -> ServiceResult<App> {
         let started = Instant::now();
         let docs = self.docs()?;
-        let config = self.config;
-        let db = Db::connect(&config.database_url).await?;
-        for module in &self.modules {
-            db.migrate(module.name(), module.migrations()).await?;
-        }
-        let (cache, pubsub): (Arc<dyn Cache>, Arc<dyn PubSub>) = match &config.redis_url {
-            Some(url) => (
-                Arc::new(RedisCache::connect(url, &config.redis_prefix).await?),
-                Arc::new(RedisPubSub::connect(url, &config.redis_prefix).await?),
-            ),
-            None => (Arc::new(MemoryCache::new()), Arc::new(MemoryPubSub::new())),
-        };
-        let store = JobStore::connect(&config, &db).await?;
-        let ctx = AppContext::new(config, db, cache, pubsub, JobQueue::new(store));
+        let modules: Vec<&dyn Module> = self.modules.iter().map(|m| m.as_ref()).collect();
+        let ctx = connect(self.config, &modules).await?;
         ctx.insert(CancellationToken::new());
         for provide in self.providers {
             provide(&ctx);
@@ -272,6 +260,24 @@ impl App {
         self.ctx.db().close().await;
         Ok(())
     }
+}
+
+/// Connects to the database (and Redis), applies the migrations of `modules` in order and
+/// opens the job store: the context without the app builder (for plain axum apps).
+pub async fn connect(config: Config, modules: &[&dyn Module]) -> ServiceResult<AppContext> {
+    let db = Db::connect(&config.database_url).await?;
+    for module in modules {
+        db.migrate(module.name(), module.migrations()).await?;
+    }
+    let (cache, pubsub): (Arc<dyn Cache>, Arc<dyn PubSub>) = match &config.redis_url {
+        Some(url) => (
+            Arc::new(RedisCache::connect(url, &config.redis_prefix).await?),
+            Arc::new(RedisPubSub::connect(url, &config.redis_prefix).await?),
+        ),
+        None => (Arc::new(MemoryCache::new()), Arc::new(MemoryPubSub::new())),
+    };
+    let store = JobStore::connect(&config, &db).await?;
+    Ok(AppContext::new(config, db, cache, pubsub, JobQueue::new(store)))
 }
 
 /// The app's shutdown token, from the context.

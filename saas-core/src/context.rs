@@ -32,6 +32,11 @@ impl AppContext {
         Self { inner: Arc::new(Inner { config, db, cache, pubsub, jobs, extensions: RwLock::default() }) }
     }
 
+    /// Connects everything `config` names and migrates `modules` (see [`crate::app::connect`]).
+    pub async fn connect(config: Config, modules: &[&dyn crate::Module]) -> crate::ServiceResult<Self> {
+        crate::app::connect(config, modules).await
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config

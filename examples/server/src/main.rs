@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use saas_auth::AuthModule;
 use saas_core::{Config, SaasApp};
 
 #[tokio::main]
@@ -14,5 +15,5 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    SaasApp::builder(config).title("SaaS reference server").run_cli().await
+    SaasApp::builder(config).title("SaaS reference server").module(AuthModule::default()).run_cli().await
 }
