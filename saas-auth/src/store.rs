@@ -237,6 +237,26 @@ impl AccountStore {
         Ok(())
     }
 
+    /// Deactivates accounts still unverified that joined before `cutoff` (staff excepted)
+    /// and revokes their sessions; returns how many.
+    pub async fn deactivate_unverified(&self, cutoff: DateTime<Utc>) -> ServiceResult<u64> {
+        let now = Utc::now();
+        let changed: Result<u64, sqlx::Error> = with_pool!(&self.db, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND user_id IN \
+                 (SELECT id FROM auth_users WHERE is_active = TRUE AND is_email_verified = FALSE AND is_staff = FALSE AND date_joined < $1)",
+            ).bind(cutoff).bind(now).execute(&mut *tx).await?;
+            let done = sqlx::query(
+                "UPDATE auth_users SET is_active = FALSE, deactivated_at = $2, deactivation_reason = 'email not verified' \
+                 WHERE is_active = TRUE AND is_email_verified = FALSE AND is_staff = FALSE AND date_joined < $1",
+            ).bind(cutoff).bind(now).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(done)
+        }.await);
+        Ok(changed?)
+    }
+
     /// Grants or removes staff.
     pub async fn set_staff(&self, user_id: Uuid, staff: bool) -> ServiceResult<()> {
         with_pool!(&self.db, pool => sqlx::query("UPDATE auth_users SET is_staff = $2 WHERE id = $1")

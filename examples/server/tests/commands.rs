@@ -97,3 +97,39 @@ async fn serve_answers_health_and_stops_on_sigterm() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn createsuperuser_makes_a_staff_account_that_can_sign_in() {
+    use std::io::Write;
+    let db = TestDatabase::create().await;
+    let output = server(&db)
+        .args(["createsuperuser", "--email", "Root.Admin@Example.com", "--password", "an admin passphrase"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("root.admin@example.com"));
+
+    // The password may come on stdin instead.
+    let mut child = server(&db)
+        .args(["createsuperuser", "--email", "ops@example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().unwrap().write_all(b"another admin passphrase\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let weak = server(&db).args(["createsuperuser", "--email", "x@example.com", "--password", "123"]).output().unwrap();
+    assert!(!weak.status.success());
+
+    let db_url = db.url().to_owned();
+    let config = saas_core::Config::from_vars([("DEBUG", "true"), ("DATABASE_URL", db_url.as_str())]).unwrap();
+    let app = saas_core::SaasApp::builder(config).module(saas_auth::AuthModule::default()).build().await.unwrap();
+    let service = saas_auth::AuthService::get(app.context()).unwrap();
+    let pair = service.login("root.admin@example.com", "an admin passphrase").await.expect("the superuser signs in");
+    let row = service.user_row(pair.user.id).await.unwrap().unwrap();
+    assert!(row.is_staff && row.is_active && row.is_email_verified);
+    service.login("ops@example.com", "another admin passphrase").await.expect("stdin password");
+}

@@ -29,6 +29,8 @@ pub use profile::ProfileUpdate;
 pub const SEND_EMAIL_JOB: &str = "auth.send_email";
 /// The name of the job that deletes expired tokens and challenges.
 pub const CLEAN_UP_JOB: &str = "auth.clean_up_tokens";
+/// The name of the job that deactivates accounts left unverified (when configured).
+pub const DEACTIVATE_UNVERIFIED_JOB: &str = "auth.deactivate_unverified";
 
 /// The accounts service; cheap to clone.
 #[derive(Clone)]
@@ -176,6 +178,16 @@ impl AuthService {
 
     fn link(&self, path: &str, token: &str) -> String {
         format!("{}/{path}?token={token}", self.ctx().config().frontend_url)
+    }
+
+    /// Deactivates accounts unverified for `AUTH_DEACTIVATE_UNVERIFIED_AFTER_DAYS` days
+    /// (unset or 0: never, the default); returns how many.
+    pub async fn deactivate_unverified(&self) -> ServiceResult<u64> {
+        let days: i64 = self.ctx().config().var_or("AUTH_DEACTIVATE_UNVERIFIED_AFTER_DAYS", 0)?;
+        if days <= 0 {
+            return Ok(0);
+        }
+        self.store().deactivate_unverified(chrono::Utc::now() - chrono::Duration::days(days)).await
     }
 
     /// Deletes expired one-time tokens, refresh tokens and challenges.
