@@ -40,14 +40,16 @@ start_server() { # database url
 
 stop_server() { kill -TERM "$SERVER"; wait "$SERVER" || true; }
 
-token_for() { # -> access token of bench@example.com (registered on first call)
+token_for() { # -> access token of runner@example.com (registered on first call)
   curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/api/v1/auth/registration/" \
-    -d '{"email":"bench@example.com","password":"bench-password-123"}' >/dev/null
+    -d '{"email":"runner@example.com","password":"bench-password-123"}' >/dev/null
   curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/api/v1/auth/login/" \
-    -d '{"email":"bench@example.com","password":"bench-password-123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+    -d '{"email":"runner@example.com","password":"bench-password-123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
 }
 
 echo "# Accounts benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+
+echo "bare argon2id verify rate (before anything else runs): $("$ROOT/target/release/argon2-rate" 5)"
 
 echo "## Django peer (gunicorn, 2 sync workers)"
 python3 -m venv "$LAB/venv"
@@ -83,11 +85,11 @@ for db in sqlite postgres; do
     cat > "$LAB/login.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"email":"bench@example.com","password":"bench-password-123"}'
+wrk.body = '{"email":"runner@example.com","password":"bench-password-123"}'
 LUA
     echo "saas login   $(wrk -t1 -c16 -d10s --latency --timeout 30s -s "$LAB/login.lua" "http://127.0.0.1:$PORT/api/v1/auth/login/" | awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print r, p50, p99}')"
     echo "django login $(wrk -t1 -c16 -d10s --latency --timeout 30s -s "$PEER/bench/login.lua" "http://127.0.0.1:$DJANGO_PORT/api/v1/auth/login/" | awk '/Requests\/sec/ {r=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {print r, p50, p99}')"
-    echo "bare argon2id: $("$ROOT/target/release/argon2-rate" 5)"
+    sleep 8   # let the peer finish the logins still queued, so the burst below runs alone
     echo "### burst of 64 concurrent logins: server RSS"
     echo "before: $(grep VmRSS /proc/$SERVER/status | awk '{print $2}') kB"
     peak=0

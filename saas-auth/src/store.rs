@@ -94,6 +94,24 @@ impl AccountStore {
         Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, UserRow>(sql).bind(email).fetch_optional(pool).await)?)
     }
 
+    /// A user with its profile, in one query.
+    pub async fn user_with_profile(&self, id: Uuid) -> ServiceResult<Option<(UserRow, ProfileRow)>> {
+        let row: Option<UserWithProfile> = with_pool!(&self.db, pool => sqlx::query_as::<_, UserWithProfile>(
+            "SELECT u.id, u.email, u.password_hash, u.is_email_verified, u.is_active, u.is_staff, u.date_joined, \
+             p.user_id, p.username, p.first_name, p.last_name, p.avatar_url, p.bio, p.timezone, p.preferences, \
+             p.created_at, p.updated_at \
+             FROM auth_users u JOIN auth_profiles p ON p.user_id = u.id WHERE u.id = $1",
+        ).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(|row| (row.user, row.profile)))
+    }
+
+    /// The providers linked to a user, oldest first.
+    pub async fn providers(&self, user_id: Uuid) -> ServiceResult<Vec<String>> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar::<_, String>(
+            "SELECT provider FROM auth_linked_accounts WHERE user_id = $1 ORDER BY created_at, id",
+        ).bind(user_id).fetch_all(pool).await)?)
+    }
+
     /// Users with their profiles by id (for directories), in no particular order.
     pub async fn users(&self, ids: &[Uuid]) -> ServiceResult<Vec<(UserRow, ProfileRow)>> {
         let mut out = Vec::with_capacity(ids.len());

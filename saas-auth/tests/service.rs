@@ -42,9 +42,13 @@ async fn the_directory_finds_users_by_id() {
     let app = support::start(&db).await;
     let ann = app.register("ann.dir@example.com").await;
     let bob = app.register("bob.dir@example.com").await;
-    app.patch_auth("/api/v1/auth/profile/", &access(&bob), &json!({"username": "bobby", "first_name": "Bob", "last_name": "Dir"}))
-        .await
-        .assert_status(200);
+    app.patch_auth(
+        "/api/v1/auth/profile/",
+        &access(&bob),
+        &json!({"username": "bobby", "first_name": "Bob", "last_name": "Dir"}),
+    )
+    .await
+    .assert_status(200);
     let users = directory(app.context()).unwrap();
     let ann_id: uuid::Uuid = ann["user"]["id"].as_str().unwrap().parse().unwrap();
     let bob_id: uuid::Uuid = bob["user"]["id"].as_str().unwrap().parse().unwrap();
@@ -70,7 +74,8 @@ async fn expired_tokens_are_cleaned_up_and_stale_unverified_accounts_deactivated
 
     let past = chrono::Utc::now() - chrono::Duration::days(40);
     with_pool!(ctx.db(), pool => sqlx::query("UPDATE auth_users SET date_joined = $1 WHERE email = 'old@example.com'")
-        .bind(past).execute(pool).await.map(|_| ())).unwrap();
+        .bind(past).execute(pool).await.map(|_| ()))
+    .unwrap();
     assert_eq!(service.deactivate_unverified().await.unwrap(), 1);
     app.login("old@example.com", support::PASSWORD).await.assert_error(403, "auth.inactive");
     app.post("/api/v1/auth/token/refresh/", &json!({"refresh": support::refresh(&old)})).await.assert_status(401);

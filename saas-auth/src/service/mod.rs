@@ -15,7 +15,7 @@ use saas_core::{AppContext, ServiceError, ServiceResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::models::{TokenPair, User, UserRow};
+use crate::models::{ProfileRow, TokenPair, User, UserRow};
 use crate::social::{IdentityProvider, OidcProvider};
 use crate::store::AccountStore;
 use password::PasswordHasher;
@@ -117,10 +117,12 @@ impl AuthService {
         Ok(claims)
     }
 
-    /// The API user object of `id` (404 when absent).
+    /// The API user object of `id` (404 when absent): two queries.
     pub async fn user(&self, id: Uuid) -> ServiceResult<User> {
-        let row = self.store().user(id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
-        self.user_object(row).await
+        let (row, profile) =
+            self.store().user_with_profile(id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
+        let providers = self.store().providers(id).await?;
+        Ok(user_object(row, Some(profile), providers))
     }
 
     /// The raw user row of `id`, if any (for extractors and other crates).
@@ -130,22 +132,8 @@ impl AuthService {
 
     async fn user_object(&self, row: UserRow) -> ServiceResult<User> {
         let profile = self.store().profile(row.id).await?;
-        let providers = self.store().linked_accounts(row.id).await?.into_iter().map(|l| l.provider).collect();
-        let (full_name, username) = match profile {
-            Some(profile) => (profile.full_name(), profile.username),
-            None => (String::new(), None),
-        };
-        Ok(User {
-            id: row.id,
-            email: row.email,
-            is_email_verified: row.is_email_verified,
-            is_active: row.is_active,
-            date_joined: row.date_joined,
-            profile_completed: username.is_some(),
-            full_name,
-            username,
-            linked_providers: providers,
-        })
+        let providers = self.store().providers(row.id).await?;
+        Ok(user_object(row, profile, providers))
     }
 
     /// Starts a new session for `row`: a token pair in a new family.
@@ -193,6 +181,24 @@ impl AuthService {
     /// Deletes expired one-time tokens, refresh tokens and challenges.
     pub async fn clean_up_expired(&self) -> ServiceResult<u64> {
         self.store().delete_expired().await
+    }
+}
+
+fn user_object(row: UserRow, profile: Option<ProfileRow>, providers: Vec<String>) -> User {
+    let (full_name, username) = match profile {
+        Some(profile) => (profile.full_name(), profile.username),
+        None => (String::new(), None),
+    };
+    User {
+        id: row.id,
+        email: row.email,
+        is_email_verified: row.is_email_verified,
+        is_active: row.is_active,
+        date_joined: row.date_joined,
+        profile_completed: username.is_some(),
+        full_name,
+        username,
+        linked_providers: providers,
     }
 }
 

@@ -138,6 +138,19 @@ fn run_hashing_thread(queue: &Mutex<mpsc::Receiver<HashingJob>>) {
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
             tracing::error!("a password hashing job panicked");
         }
+        release_freed_memory();
+    }
+}
+
+/// Hands the ~19 MiB an Argon2 hash just freed back to the operating system. glibc keeps
+/// large freed blocks in the thread's arena (its mmap threshold grows after the first
+/// one), so without this a server's RSS stays at its peak after a burst of sign-ins.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory of the allocator's arenas to the
+    // kernel; it takes the arenas' own locks and touches no memory still in use.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
