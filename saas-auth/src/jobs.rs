@@ -4,11 +4,22 @@ use saas_core::jobs::{CronSchedule, JobRegistry, RetryPolicy};
 use saas_core::{AppContext, ServiceResult};
 use saas_toolkit::Email;
 
-use crate::service::{AuthService, CLEAN_UP_JOB, DEACTIVATE_UNVERIFIED_JOB, EmailJob, SEND_EMAIL_JOB};
+use crate::service::{
+    AuthService, CLEAN_UP_JOB, DEACTIVATE_UNVERIFIED_JOB, EmailJob, PASSWORD_RESET_JOB, SEND_EMAIL_JOB,
+};
 
 async fn send_email(ctx: AppContext, job: EmailJob) -> ServiceResult<()> {
     let mailer = saas_toolkit::mailer(&ctx)?;
     mailer.send(&Email::text(job.to, job.subject, job.text)).await
+}
+
+#[derive(serde::Deserialize)]
+struct ResetRequest {
+    email: String,
+}
+
+async fn send_password_reset(ctx: AppContext, request: ResetRequest) -> ServiceResult<()> {
+    AuthService::get(&ctx)?.send_password_reset(&request.email).await
 }
 
 async fn clean_up(ctx: AppContext, _: serde_json::Value) -> ServiceResult<()> {
@@ -33,6 +44,7 @@ pub(crate) fn register(jobs: &mut JobRegistry) {
     };
     jobs.register_with(SEND_EMAIL_JOB, mail_policy, send_email);
     jobs.register(CLEAN_UP_JOB, clean_up);
+    jobs.register(PASSWORD_RESET_JOB, send_password_reset);
     jobs.register(DEACTIVATE_UNVERIFIED_JOB, deactivate_unverified);
 }
 

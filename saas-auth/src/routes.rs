@@ -224,8 +224,10 @@ async fn refresh(
     ip: ClientIp,
     Json(input): Json<RefreshInput>,
 ) -> ServiceResult<Json<RefreshedTokens>> {
-    limit(&ctx, "auth.refresh", &ip, None).await?;
-    Ok(Json(service(&ctx)?.refresh(&input.refresh).await?))
+    let service = service(&ctx)?;
+    let account = service.keys().decode(&input.refresh).ok().map(|claims| claims.user_id.to_string());
+    limit(&ctx, "auth.refresh", &ip, account.as_deref()).await?;
+    Ok(Json(service.refresh(&input.refresh).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/token/verify/", tag = "auth", request_body = TokenInput,
@@ -387,7 +389,8 @@ async fn biometric_authenticate(
     ip: ClientIp,
     Json(input): Json<BiometricInput>,
 ) -> ServiceResult<Json<TokenPair>> {
-    let account = input.email.clone().or_else(|| input.credential_id.map(|id| id.to_string()));
+    // The account is the one the credential names when both are sent (the one signed in to).
+    let account = input.credential_id.map(|id| id.to_string()).or_else(|| input.email.clone());
     limit(&ctx, "auth.biometric", &ip, account.as_deref()).await?;
     let target = challenge_target(input.credential_id, input.email)?;
     Ok(Json(service(&ctx)?.biometric_authenticate(target, &input.challenge, &input.signature).await?))

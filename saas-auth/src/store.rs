@@ -256,19 +256,19 @@ impl AccountStore {
     }
 
     /// Deactivates accounts still unverified that joined before `cutoff` (staff excepted)
-    /// and revokes their sessions; returns how many.
-    pub async fn deactivate_unverified(&self, cutoff: DateTime<Utc>) -> ServiceResult<u64> {
+    /// and revokes their refresh tokens; returns their ids.
+    pub async fn deactivate_unverified(&self, cutoff: DateTime<Utc>) -> ServiceResult<Vec<Uuid>> {
         let now = Utc::now();
-        let changed: Result<u64, sqlx::Error> = with_pool!(&self.db, pool => async {
+        let changed: Result<Vec<Uuid>, sqlx::Error> = with_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND user_id IN \
                  (SELECT id FROM auth_users WHERE is_active = TRUE AND is_email_verified = FALSE AND is_staff = FALSE AND date_joined < $1)",
             ).bind(cutoff).bind(now).execute(&mut *tx).await?;
-            let done = sqlx::query(
+            let done = sqlx::query_scalar::<_, Uuid>(
                 "UPDATE auth_users SET is_active = FALSE, deactivated_at = $2, deactivation_reason = 'email not verified' \
-                 WHERE is_active = TRUE AND is_email_verified = FALSE AND is_staff = FALSE AND date_joined < $1",
-            ).bind(cutoff).bind(now).execute(&mut *tx).await?.rows_affected();
+                 WHERE is_active = TRUE AND is_email_verified = FALSE AND is_staff = FALSE AND date_joined < $1 RETURNING id",
+            ).bind(cutoff).bind(now).fetch_all(&mut *tx).await?;
             tx.commit().await?;
             Ok(done)
         }.await);
@@ -330,6 +330,14 @@ impl AccountStore {
         let found: Option<String> = with_pool!(&self.db, pool => sqlx::query_scalar(
             "SELECT jti FROM auth_refresh_tokens WHERE jti = $1 AND used_at IS NOT NULL",
         ).bind(jti).fetch_optional(pool).await)?;
+        Ok(found.is_some())
+    }
+
+    /// Whether any token of a session was revoked (the session is over).
+    pub async fn family_revoked(&self, family: &str) -> ServiceResult<bool> {
+        let found: Option<String> = with_pool!(&self.db, pool => sqlx::query_scalar(
+            "SELECT jti FROM auth_refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1",
+        ).bind(family).fetch_optional(pool).await)?;
         Ok(found.is_some())
     }
 

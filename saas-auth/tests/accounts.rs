@@ -217,11 +217,13 @@ async fn changing_the_email_unverifies_it_and_sends_a_new_link() {
     app.patch_auth("/api/v1/auth/user/", &access(&pair), &json!({"email": "TAKEN@example.com"}))
         .await
         .assert_error(400, "auth.email_taken");
+    let old_link = token_in(&app.wait_for_email("ivy@example.com", "Verify your email", 1).await, "verify-email");
     let changed = app.patch_auth("/api/v1/auth/user/", &access(&pair), &json!({"email": "Ivy.New@Example.com"})).await;
     changed.assert_status(200);
     assert_eq!(changed.json()["email"], "ivy.new@example.com");
     assert_eq!(changed.json()["is_email_verified"], false);
     let token = token_in(&app.wait_for_email("ivy.new@example.com", "Verify your email", 1).await, "verify-email");
+    app.post("/api/v1/auth/verify-email/", &json!({"token": old_link})).await.assert_error(400, "auth.invalid_token");
     app.post("/api/v1/auth/verify-email/", &json!({"token": token})).await.assert_status(200);
     app.login("ivy.new@example.com", PASSWORD).await.assert_status(200);
     app.post_auth("/api/v1/auth/resend-email/", &access(&pair), &json!({}))
@@ -269,6 +271,19 @@ async fn the_profile_needs_a_valid_unique_username() {
     let me = app.get_auth("/api/v1/auth/user/", &token).await.json();
     assert_eq!(me["username"], "jo_lee");
     assert_eq!(me["profile_completed"], true);
+
+    // Text PostgreSQL cannot store is a 400, never a 500 (SQLite stores it).
+    let nul = app.patch_auth("/api/v1/auth/profile/", &token, &json!({"bio": "a\u{0}b"})).await;
+    assert!(nul.status == 200 || nul.status == 400, "{}", nul.text());
+    if nul.status == 400 {
+        nul.assert_error(400, "validation.failed");
+    }
+    // A PUT may send back what GET returned; read-only fields are ignored.
+    let mut whole = app.get_auth("/api/v1/auth/profile/", &token).await.json();
+    whole["bio"] = json!("from a full object");
+    let put = app.request(Method::PUT, "/api/v1/auth/profile/").bearer(&token).json(&whole).send().await;
+    put.assert_status(200);
+    assert_eq!(put.json()["bio"], "from a full object");
 
     let keep = app
         .request(Method::PUT, "/api/v1/auth/profile/")

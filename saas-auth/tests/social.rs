@@ -117,9 +117,10 @@ async fn apple_names_arrive_once_and_an_existing_email_is_linked() {
     assert_eq!(created.json()["user"]["full_name"], "Tim Apple");
     assert_eq!(created.json()["user"]["linked_providers"], json!(["apple"]));
 
-    // An account registered with a password gets Google linked and its email verified.
+    // A verified account registered with a password gets Google linked and keeps its password.
     let registered = app.register("both@example.com").await;
-    assert_eq!(registered["user"]["is_email_verified"], false);
+    let link = support::token_in(&app.wait_for_email("both@example.com", "Verify your email", 1).await, "verify-email");
+    app.post("/api/v1/auth/verify-email/", &json!({"token": link})).await.assert_status(200);
     let linked = app
         .post(
             "/api/v1/auth/google/",
@@ -146,6 +147,26 @@ async fn apple_names_arrive_once_and_an_existing_email_is_linked() {
     app.delete_auth(&format!("/api/v1/auth/linked-accounts/{google}/"), &token)
         .await
         .assert_error(400, "auth.last_login_method");
+}
+
+#[tokio::test]
+async fn an_unverified_squatter_loses_the_account_to_the_email_owner() {
+    let db = TestDatabase::create().await;
+    let jwks = FakeJwks::start(&[&TEST_KEY_1]).await;
+    let app = app_with(&db, &jwks).await;
+    let squatter = app.register("owner@example.com").await;
+    let owner = app
+        .post(
+            "/api/v1/auth/google/",
+            &json!({"id_token": sign(&TEST_KEY_1, &google_claims(GOOGLE_CLIENT, "g-owner", "owner@example.com"))}),
+        )
+        .await;
+    owner.assert_status(200);
+    assert_eq!(owner.json()["user"]["is_email_verified"], true);
+    app.login("owner@example.com", PASSWORD).await.assert_error(401, "auth.invalid_credentials");
+    app.post("/api/v1/auth/token/refresh/", &json!({"refresh": support::refresh(&squatter)})).await.assert_status(401);
+    app.get_auth("/api/v1/auth/user/", &access(&squatter)).await.assert_status(401);
+    app.get_auth("/api/v1/auth/user/", &access(&owner.json())).await.assert_status(200);
 }
 
 #[tokio::test]

@@ -241,19 +241,21 @@ impl App {
 
     /// Runs only the job worker until `shutdown` resolves.
     pub async fn run_worker(self, shutdown: impl Future<Output = ()> + Send + 'static) -> ServiceResult<()> {
-        let token = self.shutdown_token();
-        let task = crate::jobs::spawn_worker(&self.ctx, &self.registry, token.clone());
-        shutdown.await;
-        token.cancel();
-        let _ = task.await;
-        self.ctx.db().close().await;
-        Ok(())
+        self.run_background(shutdown, |app, token| crate::jobs::spawn_worker(&app.ctx, &app.registry, token)).await
     }
 
     /// Runs only the cron scheduler until `shutdown` resolves.
     pub async fn run_scheduler(self, shutdown: impl Future<Output = ()> + Send + 'static) -> ServiceResult<()> {
+        self.run_background(shutdown, |app, token| crate::jobs::spawn_scheduler(&app.ctx, &app.cron, token)).await
+    }
+
+    async fn run_background(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        spawn: impl FnOnce(&App, CancellationToken) -> tokio::task::JoinHandle<()>,
+    ) -> ServiceResult<()> {
         let token = self.shutdown_token();
-        let task = crate::jobs::spawn_scheduler(&self.ctx, &self.cron, token.clone());
+        let task = spawn(&self, token.clone());
         shutdown.await;
         token.cancel();
         let _ = task.await;

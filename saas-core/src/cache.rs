@@ -210,14 +210,19 @@ impl Cache for RedisCache {
     }
 
     async fn ping(&self) -> ServiceResult<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        Ok(())
+        redis_ping(&self.conn).await
     }
 
     fn backend_name(&self) -> &'static str {
         "redis"
     }
+}
+
+/// `PING` on a Redis connection (health checks).
+pub async fn redis_ping(conn: &redis::aio::ConnectionManager) -> ServiceResult<()> {
+    let mut conn = conn.clone();
+    redis::cmd("PING").query_async::<String>(&mut conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Allowed CORS origins; empty allows any origin (without credentials).
     pub cors_allowed_origins: Vec<String>,
+    /// Read the client address from `X-Forwarded-For` (behind one trusted reverse proxy).
+    pub trust_proxy_headers: bool,
     /// How often job workers poll SQL storage for new jobs.
     pub job_poll_interval: Duration,
     /// Jobs run concurrently by one worker process.
@@ -128,6 +130,10 @@ impl Config {
             cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
                 .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
                 .unwrap_or_default(),
+            trust_proxy_headers: parse_bool(
+                get("TRUST_PROXY_HEADERS").as_deref().unwrap_or("false"),
+                "TRUST_PROXY_HEADERS",
+            )?,
             job_poll_interval: Duration::from_millis(parse_value(
                 &parse("JOB_POLL_INTERVAL_MS", "500"),
                 "JOB_POLL_INTERVAL_MS",
@@ -211,6 +217,9 @@ mod tests {
     fn bad_values_name_the_variable() {
         let err = Config::from_vars([("DEBUG", "true"), ("JWT_ACCESS_TTL_SECONDS", "soon")]).unwrap_err();
         assert_eq!(err.details()["variable"], "JWT_ACCESS_TTL_SECONDS");
+        let proxied = Config::from_vars([("DEBUG", "1"), ("TRUST_PROXY_HEADERS", "yes")]).unwrap();
+        assert!(proxied.debug && proxied.trust_proxy_headers);
+        assert!(Config::from_vars([("DEBUG", "true"), ("TRUST_PROXY_HEADERS", "maybe")]).is_err());
         let cfg = Config::from_vars([("DEBUG", "true"), ("PLATFORM_FEE_PERCENT", "12")]).unwrap();
         assert_eq!(cfg.var_or("PLATFORM_FEE_PERCENT", 15u32).unwrap(), 12);
         assert_eq!(cfg.var_or("ESCROW_DEFAULT_HOLD_DURATION_DAYS", 42u32).unwrap(), 42);

@@ -259,6 +259,12 @@ impl From<sqlx::Error> for ServiceError {
                 tracing::warn!(error = %err, "database unavailable");
                 ServiceError::unavailable("database.unavailable", "The database is unavailable; try again shortly.")
             }
+            // PostgreSQL refuses text it cannot store (a NUL character): the input is bad.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => ServiceError::new(
+                ErrorKind::Validation,
+                "validation.failed",
+                "The request contains characters that cannot be stored.",
+            ),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 ServiceError::conflict("conflict", "The resource already exists.")
             }

@@ -23,16 +23,20 @@ use crate::error::{ErrorKind, ServiceError};
 /// The request-id header set on every request and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps `router` in the platform's layers (outermost first: panic → request id → trace →
-/// envelope → CORS → compression → timeout → body limit).
+/// Wraps `router` in the platform's layers (outermost first: request id → trace → CORS →
+/// compression → error envelope → timeout → body limit → panic catching).
 pub fn apply_layers(router: Router, config: &Config) -> Router {
     router
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            ServiceError::new(ErrorKind::Internal, "internal_error", "An internal error occurred.").into_response()
+        }))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(axum::middleware::map_response(ensure_envelope))
         .layer(CompressionLayer::new())
         .layer(cors_layer(config))
-        .layer(axum::middleware::map_response(ensure_envelope))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -40,10 +44,6 @@ pub fn apply_layers(router: Router, config: &Config) -> Router {
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            ServiceError::new(ErrorKind::Internal, "internal_error", "An internal error occurred.").into_response()
-        }))
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {

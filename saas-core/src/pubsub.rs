@@ -198,9 +198,7 @@ impl PubSub for RedisPubSub {
     }
 
     async fn ping(&self) -> ServiceResult<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        Ok(())
+        crate::cache::redis_ping(&self.conn).await
     }
 
     fn backend_name(&self) -> &'static str {

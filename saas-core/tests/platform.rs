@@ -245,6 +245,17 @@ async fn a_unique_job_is_enqueued_once() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(runs(app.context(), "unique").await.len(), 1);
+    // The key is per job name: another job with the same key still runs.
+    let options = EnqueueOptions { delay: None, unique_key: Some("welcome:42".into()) };
+    app.context().jobs().enqueue_with("test.record_twice", &json!({"tag": "unique"}), options).await.unwrap();
+    let ctx = app.context().clone();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let ctx = ctx.clone();
+            async move { runs(&ctx, "unique").await.len() >= 3 }
+        })
+        .await
+    );
 }
 
 #[tokio::test]

@@ -86,7 +86,10 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
     }
 
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if response.status().is_server_error() {
+    // Only answers a retry would get again are kept: not 5xx, nor those that depend on the
+    // moment (401, 403, 408, 409, 429).
+    let status = response.status().as_u16();
+    if response.status().is_server_error() || matches!(status, 401 | 403 | 408 | 409 | 429) {
         let _ = ctx.cache().delete(&cache_key).await;
         return Ok(response);
     }

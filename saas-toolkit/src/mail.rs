@@ -114,13 +114,21 @@ impl Mailer for FileMailer {
     }
 }
 
-/// Logs each message (the default backend; nothing leaves the machine).
-pub struct ConsoleMailer;
+/// Logs each message (the default backend; nothing leaves the machine). The body, which
+/// may hold a sign-in link, is logged only in development (`DEBUG=true`).
+pub struct ConsoleMailer {
+    /// Whether the body is logged too.
+    pub show_body: bool,
+}
 
 #[async_trait]
 impl Mailer for ConsoleMailer {
     async fn send(&self, email: &Email) -> ServiceResult<()> {
-        tracing::info!(to = %email.to, subject = %email.subject, body = %email.text, "email (console backend)");
+        if self.show_body {
+            tracing::info!(to = %email.to, subject = %email.subject, body = %email.text, "email (console backend)");
+        } else {
+            tracing::info!(to = %email.to, subject = %email.subject, "email (console backend; body hidden)");
+        }
         Ok(())
     }
 }
@@ -140,7 +148,7 @@ pub fn mailer_from_config(config: &Config) -> ServiceResult<Arc<dyn Mailer>> {
             Arc::new(SmtpMailer::new(url, from)?)
         }
         "file" => Arc::new(FileMailer::new(&config.email_file_path, from)),
-        _ => Arc::new(ConsoleMailer),
+        _ => Arc::new(ConsoleMailer { show_body: config.debug }),
     })
 }
 
@@ -184,7 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_recipient_is_a_validation_error() {
-        let mailer = ConsoleMailer;
+        let mailer = ConsoleMailer { show_body: false };
         let from: Mailbox = "noreply@example.com".parse().unwrap();
         let err = Email::text("not an address", "s", "b").to_message(&from).unwrap_err();
         assert_eq!(err.code(), "validation.failed");

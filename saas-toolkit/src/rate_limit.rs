@@ -69,8 +69,8 @@ fn limit_client(State((ctx, limit)): State<LimitState>, req: Request, next: Next
     })
 }
 
-/// The client's address: the peer address, or the first `X-Forwarded-For` hop when
-/// `TRUST_PROXY_HEADERS=true` (behind a reverse proxy).
+/// The client's address: the peer address, or the address the reverse proxy saw (the last
+/// `X-Forwarded-For` entry) when `TRUST_PROXY_HEADERS=true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -85,11 +85,12 @@ impl FromRequestParts<AppContext> for ClientIp {
 impl ClientIp {
     /// The address of the request with these headers and extensions.
     pub fn from_request(ctx: &AppContext, headers: &HeaderMap, extensions: &Extensions) -> ServiceResult<Self> {
-        if ctx.config().var_or("TRUST_PROXY_HEADERS", false)? {
+        if ctx.config().trust_proxy_headers {
+            // The proxy appends the address it saw: the right-most entry is the one to trust.
             let forwarded = headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse::<IpAddr>().ok());
             if let Some(ip) = forwarded {
                 return Ok(ClientIp(ip));

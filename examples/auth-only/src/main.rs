@@ -12,7 +12,7 @@ async fn main() -> std::process::ExitCode {
         let stop = saas_core::app::shutdown_token(&ctx);
         let worker = saas_core::jobs::spawn_worker(&ctx, &jobs, stop.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(ServiceError::internal)?;
-        axum::serve(listener, router)
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(saas_core::app::shutdown_signal())
             .await
             .map_err(ServiceError::internal)?;

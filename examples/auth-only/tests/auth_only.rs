@@ -18,7 +18,9 @@ async fn a_plain_axum_app_signs_users_up_and_guards_its_own_routes() {
     assert!(jobs.get("auth.send_email").is_some(), "the auth jobs are there for a worker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+    });
     let client = reqwest::Client::new();
     let url = |path: &str| format!("http://{addr}{path}");
 

@@ -27,7 +27,6 @@ pub struct RegisterInput {
 
 /// Changes to the user object.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     /// A new email; it becomes unverified and a verification is sent.
     pub email: Option<String>,
@@ -126,6 +125,12 @@ impl AuthService {
             return Err(ServiceError::unauthenticated("auth.token_invalid", "The account is inactive."));
         }
         let (access, refresh) = self.issue_pair(claims.user_id, &claims.sid).await?;
+        // A revocation racing this rotation (a replayed token, a logout) may have missed the
+        // token just issued: check again and revoke it with its family.
+        if self.store().family_revoked(&claims.sid).await? {
+            self.store().revoke_family(&claims.sid).await?;
+            return Err(ServiceError::unauthenticated("auth.token_invalid", "The session has been revoked."));
+        }
         Ok(RefreshedTokens { access, refresh })
     }
 
@@ -180,10 +185,16 @@ impl AuthService {
         Ok(())
     }
 
-    /// Sends a reset link if an active account has this email; answers the same either way.
+    /// Queues a reset: the job sends a link if an active account has this email. The answer
+    /// and its timing are the same whether the account exists or not.
     pub async fn request_password_reset(&self, email: &str) -> ServiceResult<()> {
         let Ok(email) = normalize_email(email, "email") else { return Ok(()) };
-        let Some(row) = self.store().user_by_email(&email).await? else { return Ok(()) };
+        self.ctx().jobs().enqueue(super::PASSWORD_RESET_JOB, &serde_json::json!({"email": email})).await
+    }
+
+    /// Sends a reset link to the active account with this email, if any (run by the job).
+    pub async fn send_password_reset(&self, email: &str) -> ServiceResult<()> {
+        let Some(row) = self.store().user_by_email(email).await? else { return Ok(()) };
         if !row.is_active {
             return Ok(());
         }
@@ -247,6 +258,8 @@ impl AuthService {
                 if !self.store().change_email(user_id, &row.email, &email).await? {
                     return Err(email_taken());
                 }
+                // Links sent to the old address must not verify the new one.
+                self.store().void_one_time(user_id, TokenPurpose::VerifyEmail).await?;
                 self.send_verification(user_id, &email).await?;
             }
         }

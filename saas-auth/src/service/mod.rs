@@ -29,6 +29,8 @@ pub use profile::ProfileUpdate;
 pub const SEND_EMAIL_JOB: &str = "auth.send_email";
 /// The name of the job that deletes expired tokens and challenges.
 pub const CLEAN_UP_JOB: &str = "auth.clean_up_tokens";
+/// The name of the job that sends a password reset link.
+pub const PASSWORD_RESET_JOB: &str = "auth.send_password_reset";
 /// The name of the job that deactivates accounts left unverified (when configured).
 pub const DEACTIVATE_UNVERIFIED_JOB: &str = "auth.deactivate_unverified";
 
@@ -175,7 +177,11 @@ impl AuthService {
         if days <= 0 {
             return Ok(0);
         }
-        self.store().deactivate_unverified(chrono::Utc::now() - chrono::Duration::days(days)).await
+        let ids = self.store().deactivate_unverified(chrono::Utc::now() - chrono::Duration::days(days)).await?;
+        for id in &ids {
+            self.revoke_everything(*id).await?;
+        }
+        Ok(ids.len() as u64)
     }
 
     /// Deletes expired one-time tokens, refresh tokens and challenges.

@@ -11,7 +11,6 @@ use crate::models::{Profile, RESERVED_USERNAMES};
 
 /// Changes to a profile; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     /// 3–30 of `[A-Za-z0-9_-]`, stored lower-case, unique.
     pub username: Option<String>,

@@ -9,7 +9,8 @@ use crate::store::NewUser;
 impl AuthService {
     /// Verifies `id_token` with `provider` and signs its user in: the account linked to that
     /// identity, else the account with the same (provider-verified) email, which gets linked
-    /// and verified, else a new account. `first_name`/`last_name` fill a new profile (Apple
+    /// and verified (if that email was never verified, its password, sessions and devices are
+    /// dropped: the provider proved who owns it), else a new account. `first_name`/`last_name` fill a new profile (Apple
     /// sends names only on the first sign-in). Returns the pair and whether it was created.
     pub async fn social_login(
         &self,
@@ -45,6 +46,13 @@ impl AuthService {
         if let Some(row) = self.store().user_by_email(&email).await? {
             if !row.is_active {
                 return Err(ServiceError::forbidden("auth.inactive", "This account is inactive."));
+            }
+            if !row.is_email_verified {
+                // Nobody proved owning this email before; the provider just did. Whoever
+                // registered it may not come back with a password, sessions or devices.
+                self.store().set_password(row.id, None).await?;
+                self.store().delete_credentials(row.id).await?;
+                self.revoke_everything(row.id).await?;
             }
             self.store().link(row.id, provider, &identity.subject).await?;
             self.store().mark_verified(row.id).await?;

@@ -135,12 +135,13 @@ impl JobStore {
 
     /// Persists one job.
     pub async fn push(&self, job: Job, options: EnqueueOptions) -> ServiceResult<()> {
+        let name = job.name.clone();
         let mut builder = TaskBuilder::new(job).max_attempts(STORAGE_MAX_ATTEMPTS);
         if let Some(delay) = options.delay {
             builder = builder.run_after(delay);
         }
         if let Some(key) = &options.unique_key {
-            builder = builder.idempotency_key(key);
+            builder = builder.idempotency_key(format!("{}:{key}", name));
         }
         let task = builder.build();
         let result = match self {
@@ -212,10 +213,7 @@ impl JobStore {
             JobStore::Postgres { pool, .. } => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
-            JobStore::Redis { conn, .. } => {
-                let mut conn = conn.clone();
-                redis::cmd("PING").query_async::<String>(&mut conn).await?;
-            }
+            JobStore::Redis { conn, .. } => crate::cache::redis_ping(conn).await?,
         }
         Ok(())
     }

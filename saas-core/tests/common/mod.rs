@@ -126,6 +126,10 @@ impl Module for TestModule {
             "test.record",
             |ctx: AppContext, input: Tagged| async move { record_run(&ctx, &input.tag).await },
         );
+        jobs.register("test.record_twice", |ctx: AppContext, input: Tagged| async move {
+            record_run(&ctx, &input.tag).await?;
+            record_run(&ctx, &input.tag).await
+        });
         let policy = RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(200),
