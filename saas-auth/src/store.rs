@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use saas_core::{Db, ServiceError, ServiceResult, with_pool};
+
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -17,6 +18,15 @@ struct UserWithProfile {
     user: UserRow,
     #[sqlx(flatten)]
     profile: ProfileRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserObjectRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    #[sqlx(flatten)]
+    profile: ProfileRow,
+    providers: Option<String>,
 }
 
 /// A new account to insert.
@@ -94,15 +104,34 @@ impl AccountStore {
         Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, UserRow>(sql).bind(email).fetch_optional(pool).await)?)
     }
 
-    /// A user with its profile, in one query.
-    pub async fn user_with_profile(&self, id: Uuid) -> ServiceResult<Option<(UserRow, ProfileRow)>> {
-        let row: Option<UserWithProfile> = with_pool!(&self.db, pool => sqlx::query_as::<_, UserWithProfile>(
-            "SELECT u.id, u.email, u.password_hash, u.is_email_verified, u.is_active, u.is_staff, u.date_joined, \
-             p.user_id, p.username, p.first_name, p.last_name, p.avatar_url, p.bio, p.timezone, p.preferences, \
-             p.created_at, p.updated_at \
-             FROM auth_users u JOIN auth_profiles p ON p.user_id = u.id WHERE u.id = $1",
-        ).bind(id).fetch_optional(pool).await)?;
-        Ok(row.map(|row| (row.user, row.profile)))
+    /// A user with its profile and linked providers (oldest first), in one query: the read
+    /// behind every `GET user/`. The providers are aggregated in each database's dialect.
+    pub async fn user_object_row(&self, id: Uuid) -> ServiceResult<Option<(UserRow, ProfileRow, Vec<String>)>> {
+        const COLUMNS: &str = "SELECT u.id, u.email, u.password_hash, u.is_email_verified, u.is_active, u.is_staff, \
+             u.date_joined, p.user_id, p.username, p.first_name, p.last_name, p.avatar_url, p.bio, p.timezone, \
+             p.preferences, p.created_at, p.updated_at, ";
+        let row: Option<UserObjectRow> = match &self.db {
+            Db::Sqlite(pool) => {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS}(SELECT group_concat(provider, ',') FROM (SELECT provider FROM auth_linked_accounts \
+                     WHERE user_id = u.id ORDER BY created_at, id)) AS providers \
+                     FROM auth_users u JOIN auth_profiles p ON p.user_id = u.id WHERE u.id = $1"
+                ));
+                sqlx::query_as(sql).bind(id).fetch_optional(pool).await?
+            }
+            Db::Postgres(pool) => {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS}(SELECT string_agg(provider, ',' ORDER BY created_at, id) FROM auth_linked_accounts \
+                     WHERE user_id = u.id) AS providers \
+                     FROM auth_users u JOIN auth_profiles p ON p.user_id = u.id WHERE u.id = $1"
+                ));
+                sqlx::query_as(sql).bind(id).fetch_optional(pool).await?
+            }
+        };
+        Ok(row.map(|row| {
+            let providers = row.providers.map(|p| p.split(',').map(str::to_owned).collect()).unwrap_or_default();
+            (row.user, row.profile, providers)
+        }))
     }
 
     /// The providers linked to a user, oldest first.

@@ -44,10 +44,20 @@ impl Entry {
     }
 }
 
+/// The map and the size at which expired entries are next swept out.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    sweep_at: usize,
+}
+
+/// Entries held before the first sweep of expired ones.
+const FIRST_SWEEP: usize = 4096;
+
 /// A single-node cache in the process's memory.
 #[derive(Debug, Default)]
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
 }
 
 impl MemoryCache {
@@ -59,10 +69,13 @@ impl MemoryCache {
     fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if entries.len() >= 10_000 && entries.len().is_power_of_two() {
-            entries.retain(|_, entry| entry.live(now));
+        // Sweeping when the map doubles keeps the cost amortised and the size within twice
+        // the live entries.
+        if entries.map.len() >= entries.sweep_at.max(FIRST_SWEEP) {
+            entries.map.retain(|_, entry| entry.live(now));
+            entries.sweep_at = (entries.map.len() * 2).max(FIRST_SWEEP);
         }
-        f(&mut entries, now)
+        f(&mut entries.map, now)
     }
 }
 
@@ -228,6 +241,19 @@ pub async fn redis_ping(conn: &redis::aio::ConnectionManager) -> ServiceResult<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn expired_entries_are_swept_as_the_map_grows() {
+        let cache = MemoryCache::new();
+        for i in 0..FIRST_SWEEP {
+            cache.set(&format!("k{i}"), Bytes::new(), Some(Duration::from_millis(1))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        cache.set("fresh", Bytes::new(), None).await.unwrap();
+        let size = cache.entries.lock().unwrap().map.len();
+        assert!(size <= 2, "expired entries were swept, {size} left");
+        assert!(cache.get("fresh").await.unwrap().is_some());
+    }
 
     #[tokio::test]
     async fn memory_cache_expires_and_counts_in_windows() {

@@ -67,6 +67,7 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
     let claim_bytes = Bytes::from(serde_json::to_vec(&claim).unwrap_or_default());
     let claimed =
         ctx.cache().set_if_absent(&cache_key, claim_bytes, IN_FLIGHT_TTL).await.map_err(IntoResponse::into_response)?;
+    let mut claim_guard = ClaimGuard { ctx: ctx.clone(), key: cache_key.clone(), armed: claimed };
     if !claimed {
         let stored = ctx.cache().get(&cache_key).await.map_err(IntoResponse::into_response)?;
         let record: Option<Record> = stored.and_then(|raw| serde_json::from_slice(&raw).ok());
@@ -91,6 +92,7 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
     let status = response.status().as_u16();
     if response.status().is_server_error() || matches!(status, 401 | 403 | 408 | 409 | 429) {
         let _ = ctx.cache().delete(&cache_key).await;
+        claim_guard.armed = false;
         return Ok(response);
     }
     let (res_parts, res_body) = response.into_parts();
@@ -98,6 +100,7 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
         Ok(body) => body,
         Err(_) => {
             let _ = ctx.cache().delete(&cache_key).await;
+            claim_guard.armed = false;
             return Ok(ServiceError::internal("response too large to store for Idempotency-Key").into_response());
         }
     };
@@ -108,10 +111,33 @@ async fn handle(ctx: &AppContext, req: Request, next: Next) -> Result<Response, 
         body: Some(body.to_vec()),
     };
     let stored = Bytes::from(serde_json::to_vec(&record).unwrap_or_default());
-    if let Err(err) = ctx.cache().set(&cache_key, stored, Some(RECORD_TTL)).await {
-        tracing::warn!(error = %err, "cannot store the idempotent response");
+    match ctx.cache().set(&cache_key, stored, Some(RECORD_TTL)).await {
+        Ok(()) => claim_guard.armed = false,
+        Err(err) => tracing::warn!(error = %err, "cannot store the idempotent response"),
     }
     Ok(Response::from_parts(res_parts, Body::from(body)))
+}
+
+/// Releases the in-flight claim if the request ends without a stored answer (an error, a
+/// timeout or a dropped connection), so a retry can run at once instead of waiting.
+struct ClaimGuard {
+    ctx: AppContext,
+    key: String,
+    armed: bool,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (ctx, key) = (self.ctx.clone(), std::mem::take(&mut self.key));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = ctx.cache().delete(&key).await;
+            });
+        }
+    }
 }
 
 fn scope(headers: &HeaderMap, method: &str, path: &str, key: &str) -> String {

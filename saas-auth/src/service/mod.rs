@@ -119,11 +119,10 @@ impl AuthService {
         Ok(claims)
     }
 
-    /// The API user object of `id` (404 when absent): two queries.
+    /// The API user object of `id` (404 when absent), in one query.
     pub async fn user(&self, id: Uuid) -> ServiceResult<User> {
-        let (row, profile) =
-            self.store().user_with_profile(id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
-        let providers = self.store().providers(id).await?;
+        let (row, profile, providers) =
+            self.store().user_object_row(id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
         Ok(user_object(row, Some(profile), providers))
     }
 
