@@ -134,13 +134,6 @@ impl AccountStore {
         }))
     }
 
-    /// The providers linked to a user, oldest first.
-    pub async fn providers(&self, user_id: Uuid) -> ServiceResult<Vec<String>> {
-        Ok(with_pool!(&self.db, pool => sqlx::query_scalar::<_, String>(
-            "SELECT provider FROM auth_linked_accounts WHERE user_id = $1 ORDER BY created_at, id",
-        ).bind(user_id).fetch_all(pool).await)?)
-    }
-
     /// Users with their profiles by id (for directories), in no particular order.
     pub async fn users(&self, ids: &[Uuid]) -> ServiceResult<Vec<(UserRow, ProfileRow)>> {
         let mut out = Vec::with_capacity(ids.len());

@@ -131,18 +131,12 @@ impl AuthService {
         self.store().user(id).await
     }
 
-    async fn user_object(&self, row: UserRow) -> ServiceResult<User> {
-        let profile = self.store().profile(row.id).await?;
-        let providers = self.store().providers(row.id).await?;
-        Ok(user_object(row, profile, providers))
-    }
-
     /// Starts a new session for `row`: a token pair in a new family.
     async fn start_session(&self, row: UserRow) -> ServiceResult<TokenPair> {
         let sid = Uuid::new_v4().simple().to_string();
         let (access, refresh) = self.issue_pair(row.id, &sid).await?;
         self.store().touch_login(row.id).await?;
-        Ok(TokenPair { access, refresh, user: self.user_object(row).await? })
+        Ok(TokenPair { access, refresh, user: self.user(row.id).await? })
     }
 
     async fn issue_pair(&self, user_id: Uuid, sid: &str) -> ServiceResult<(String, String)> {
