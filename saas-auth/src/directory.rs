@@ -41,7 +41,7 @@ impl UserDirectory for AuthService {
     }
 
     async fn users(&self, ids: &[Uuid]) -> ServiceResult<Vec<UserSummary>> {
-        let rows = self.store_for_directory().users(ids).await?;
+        let rows = self.store().users(ids).await?;
         Ok(rows
             .into_iter()
             .map(|(user, profile)| {

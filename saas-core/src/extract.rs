@@ -26,11 +26,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !has_json_content_type(req.headers()) {
-            return Err(ServiceError::new(
-                ErrorKind::Validation,
-                "validation.failed",
-                "Expected a request body with `Content-Type: application/json`.",
-            ));
+            return Err(not_json());
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
@@ -51,11 +47,7 @@ where
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(None);
             }
-            return Err(ServiceError::new(
-                ErrorKind::Validation,
-                "validation.failed",
-                "Expected a request body with `Content-Type: application/json`.",
-            ));
+            return Err(not_json());
         }
         <Json<T> as FromRequest<S>>::from_request(req, state).await.map(Some)
     }
@@ -95,6 +87,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> 
         }
         errors.into_error()
     })
+}
+
+fn not_json() -> ServiceError {
+    ServiceError::new(
+        ErrorKind::Validation,
+        "validation.failed",
+        "Expected a request body with `Content-Type: application/json`.",
+    )
 }
 
 fn missing_field_name(message: &str) -> Option<&str> {

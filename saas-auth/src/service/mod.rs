@@ -90,11 +90,7 @@ impl AuthService {
         &self.inner.ctx
     }
 
-    fn store(&self) -> &AccountStore {
-        &self.inner.store
-    }
-
-    pub(crate) fn store_for_directory(&self) -> &AccountStore {
+    pub(crate) fn store(&self) -> &AccountStore {
         &self.inner.store
     }
 
