@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use saas_auth::AuthModule;
+use saas_chat::ChatModule;
 use saas_core::{Config, SaasApp};
 
 #[tokio::main]
@@ -15,5 +16,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    SaasApp::builder(config).title("SaaS reference server").module(AuthModule::default()).run_cli().await
+    SaasApp::builder(config)
+        .title("SaaS reference server")
+        .module(AuthModule::default())
+        .module(ChatModule::default())
+        .run_cli()
+        .await
 }

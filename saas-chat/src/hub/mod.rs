@@ -1,0 +1,368 @@
+//! The WebSocket hub of one node: a room per conversation with local sockets, fed by the
+//! conversation's pub/sub topic.
+//!
+//! A room subscribes once per node and serialises nothing: every frame arrives encoded and
+//! is handed to each socket's bounded queue. A socket whose queue is full is disconnected
+//! (close 4008) instead of buffered without limit, so a stalled client never delays the
+//! others. Messages are delivered in sequence-number order: one arriving early waits for
+//! the ones before it, and a gap that does not fill within [`GAP_WAIT`] is read from the
+//! database, so every socket sees the order of `GET messages/`, exactly once.
+
+pub mod presence;
+pub(crate) mod socket;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use saas_core::pubsub::{RecvError, Subscription};
+use saas_core::{AppContext, ServiceResult};
+
+use crate::events::{Envelope, Header, frames, topic};
+use crate::store::ChatStore;
+
+/// How long an early message waits for the ones before it before they are read from the database.
+pub const GAP_WAIT: Duration = Duration::from_millis(100);
+
+/// Close code: not authenticated.
+pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
+/// Close code: no such conversation, or not (or no longer) a participant.
+pub const CLOSE_NOT_PARTICIPANT: u16 = 4404;
+/// Close code: the client did not keep up with its conversation.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code: no pong or frame from the client within two heartbeats.
+pub const CLOSE_HEARTBEAT: u16 = 4408;
+
+/// Tuning of the hub, from configuration.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Frames queued for one socket before it is disconnected (`CHAT_SOCKET_QUEUE`, 256).
+    pub queue: usize,
+    /// Interval of server pings (`CHAT_HEARTBEAT_SECONDS`, 30); two without an answer drop the socket.
+    pub heartbeat: Duration,
+    /// Largest frame a client may send (`CHAT_MAX_FRAME_BYTES`, 65536).
+    pub max_frame_bytes: usize,
+    /// Longest a single frame write may take before the socket is dropped (`CHAT_WRITE_TIMEOUT_SECONDS`, 10).
+    pub write_timeout: Duration,
+}
+
+impl HubSettings {
+    fn from_config(config: &saas_core::Config) -> ServiceResult<Self> {
+        Ok(Self {
+            queue: config.var_or("CHAT_SOCKET_QUEUE", 256usize)?.max(1),
+            heartbeat: Duration::from_secs(config.var_or("CHAT_HEARTBEAT_SECONDS", 30u64)?.max(1)),
+            max_frame_bytes: config.var_or("CHAT_MAX_FRAME_BYTES", 65_536usize)?.max(1024),
+            write_timeout: Duration::from_secs(config.var_or("CHAT_WRITE_TIMEOUT_SECONDS", 10u64)?.max(1)),
+        })
+    }
+}
+
+/// What a socket's task is handed.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A text frame.
+    Frame(Utf8Bytes),
+    /// Close with this code.
+    Close(u16, &'static str),
+}
+
+struct Connection {
+    id: u64,
+    user: Uuid,
+    tx: mpsc::Sender<Outbound>,
+    kicked: Arc<AtomicU16>,
+}
+
+struct Room {
+    connections: Mutex<Vec<Connection>>,
+    ready: watch::Receiver<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A socket's place in a room.
+pub(crate) struct Membership {
+    pub id: u64,
+    pub rx: mpsc::Receiver<Outbound>,
+    /// Non-zero: the room dropped this socket; close with this code.
+    pub kicked: Arc<AtomicU16>,
+    ready: watch::Receiver<bool>,
+}
+
+impl Membership {
+    /// Waits until the room delivers every message committed from now on.
+    pub async fn ready(&mut self) {
+        let _ = self.ready.wait_for(|ready| *ready).await;
+    }
+}
+
+/// The hub of this node.
+pub struct Hub {
+    settings: HubSettings,
+    rooms: Mutex<HashMap<Uuid, Arc<Room>>>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// Installs the hub in the app (once).
+    pub fn install(ctx: &AppContext) -> ServiceResult<Arc<Hub>> {
+        if let Some(hub) = ctx.get::<Arc<Hub>>() {
+            return Ok(hub);
+        }
+        let hub = Arc::new(Hub {
+            settings: HubSettings::from_config(ctx.config())?,
+            rooms: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        });
+        ctx.insert(hub.clone());
+        Ok(hub)
+    }
+
+    /// The hub of the app.
+    pub fn get(ctx: &AppContext) -> ServiceResult<Arc<Hub>> {
+        Self::install(ctx)
+    }
+
+    /// The hub's tuning.
+    pub fn settings(&self) -> &HubSettings {
+        &self.settings
+    }
+
+    /// Sockets open on this node.
+    pub fn connection_count(&self) -> usize {
+        lock(&self.rooms).values().map(|room| lock(&room.connections).len()).sum()
+    }
+
+    /// Whether `user` has a socket open on `conversation` on this node.
+    pub fn is_connected(&self, conversation: Uuid, user: Uuid) -> bool {
+        lock(&self.rooms).get(&conversation).is_some_and(|room| lock(&room.connections).iter().any(|c| c.user == user))
+    }
+
+    /// Adds a socket of `user` to the room of `conversation`, opening the room on first use.
+    pub(crate) fn join(&self, ctx: &AppContext, conversation: Uuid, user: Uuid) -> Membership {
+        let (tx, rx) = mpsc::channel(self.settings.queue);
+        let kicked = Arc::new(AtomicU16::new(0));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut rooms = lock(&self.rooms);
+        let room = rooms
+            .entry(conversation)
+            .or_insert_with(|| {
+                let (ready_tx, ready) = watch::channel(false);
+                let room = Arc::new(Room { connections: Mutex::new(Vec::new()), ready, task: Mutex::new(None) });
+                let subscription = ctx.pubsub().subscribe(&topic(conversation));
+                let store = crate::service::ChatService::get(ctx).store().clone();
+                let task = tokio::spawn(run_room(store, conversation, room.clone(), subscription, ready_tx));
+                *lock(&room.task) = Some(task);
+                room
+            })
+            .clone();
+        lock(&room.connections).push(Connection { id, user, tx, kicked: kicked.clone() });
+        Membership { id, rx, kicked, ready: room.ready.clone() }
+    }
+
+    /// Removes a socket; the last one out closes the room.
+    pub(crate) fn leave(&self, conversation: Uuid, id: u64) {
+        let mut rooms = lock(&self.rooms);
+        let Some(room) = rooms.get(&conversation) else { return };
+        let empty = {
+            let mut connections = lock(&room.connections);
+            connections.retain(|c| c.id != id);
+            connections.is_empty()
+        };
+        if empty {
+            if let Some(task) = lock(&room.task).take() {
+                task.abort();
+            }
+            rooms.remove(&conversation);
+        }
+    }
+}
+
+/// Hands a frame to the room's sockets (all but `skip`'s), then closes `cut`'s sockets or all.
+fn deliver(room: &Room, header: &Header, frame: &Utf8Bytes) {
+    let mut connections = lock(&room.connections);
+    connections.retain(|connection| {
+        if header.skip == Some(connection.user) {
+            return true;
+        }
+        match connection.tx.try_send(Outbound::Frame(frame.clone())) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                connection.kicked.store(CLOSE_TOO_SLOW, Ordering::Release);
+                return false;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        }
+        if header.close_all || header.cut == Some(connection.user) {
+            let close = Outbound::Close(CLOSE_NOT_PARTICIPANT, "not a participant");
+            if connection.tx.try_send(close).is_err() {
+                connection.kicked.store(CLOSE_NOT_PARTICIPANT, Ordering::Release);
+            }
+            return false;
+        }
+        true
+    });
+}
+
+/// Closes the sockets of users no longer in the conversation (all if it is gone): run
+/// after the room fell behind and may have missed a removal.
+async fn recheck_members(store: &ChatStore, conversation: Uuid, room: &Room) {
+    let members: Option<HashSet<Uuid>> = match store.conversation(conversation).await {
+        Ok(Some(_)) => match store.participant_ids(conversation).await {
+            Ok(ids) => Some(ids.into_iter().collect()),
+            Err(_) => return,
+        },
+        Ok(None) => None,
+        Err(_) => return,
+    };
+    lock(&room.connections).retain(|connection| {
+        let stays = members.as_ref().is_some_and(|members| members.contains(&connection.user));
+        if !stays {
+            connection.kicked.store(CLOSE_NOT_PARTICIPANT, Ordering::Release);
+        }
+        stays
+    });
+}
+
+/// Message frames in sequence order.
+struct Sequencer {
+    next: Option<i64>,
+    early: BTreeMap<i64, Utf8Bytes>,
+    deadline: Option<Instant>,
+}
+
+impl Sequencer {
+    /// Takes a message frame; returns the frames now deliverable, in order.
+    fn accept(&mut self, seq: i64, frame: Utf8Bytes) -> Vec<Utf8Bytes> {
+        let next = *self.next.get_or_insert(seq);
+        if seq < next || self.early.contains_key(&seq) {
+            return Vec::new();
+        }
+        self.early.insert(seq, frame);
+        self.release()
+    }
+
+    /// The frames that follow on from `next`; arms the gap deadline if some wait.
+    fn release(&mut self) -> Vec<Utf8Bytes> {
+        let mut out = Vec::new();
+        if let Some(next) = self.next.as_mut() {
+            while let Some(frame) = self.early.remove(next) {
+                out.push(frame);
+                *next += 1;
+            }
+        }
+        self.deadline = if self.early.is_empty() { None } else { self.deadline.or(Some(Instant::now() + GAP_WAIT)) };
+        out
+    }
+
+    /// The missing range `next..first early`, if messages wait.
+    fn gap(&self) -> Option<(i64, i64)> {
+        Some((self.next?, *self.early.keys().next()?))
+    }
+
+    /// Gives up on sequence numbers before `seq`.
+    fn skip_to(&mut self, seq: i64) {
+        if self.next.is_some_and(|next| next < seq) {
+            self.next = Some(seq);
+        }
+    }
+}
+
+async fn run_room(
+    store: ChatStore,
+    conversation: Uuid,
+    room: Arc<Room>,
+    mut subscription: Subscription,
+    ready: watch::Sender<bool>,
+) {
+    // Subscribed first, then read: every message committed after this read reaches the room.
+    let next = store.last_seq(conversation).await.ok().map(|seq| seq + 1);
+    let mut order = Sequencer { next, early: BTreeMap::new(), deadline: None };
+    let _ = ready.send(true);
+    loop {
+        let deadline = order.deadline;
+        tokio::select! {
+            received = subscription.recv() => match received {
+                Ok(payload) => {
+                    let Some(envelope) = Envelope::decode(payload) else { continue };
+                    let Ok(frame) = Utf8Bytes::try_from(envelope.frame) else { continue };
+                    match envelope.header.seq {
+                        Some(seq) => {
+                            for frame in order.accept(seq, frame) {
+                                deliver(&room, &Header::default(), &frame);
+                            }
+                        }
+                        None => deliver(&room, &envelope.header, &frame),
+                    }
+                }
+                Err(RecvError::Lagged(_)) => recheck_members(&store, conversation, &room).await,
+                Err(RecvError::Closed) => {
+                    for connection in lock(&room.connections).drain(..) {
+                        connection.kicked.store(1012, Ordering::Release);
+                    }
+                    return;
+                }
+            },
+            _ = async { if let Some(at) = deadline { tokio::time::sleep_until(at).await } else { std::future::pending::<()>().await } } => {
+                let Some((from, to)) = order.gap() else { continue };
+                match store.messages_between(conversation, from, to).await {
+                    Ok(rows) => {
+                        for row in rows {
+                            let frame = frames::message_new(&row.to_api(), row.seq, None);
+                            let Ok(frame) = Utf8Bytes::try_from(frame.frame) else { continue };
+                            order.accept(row.seq, frame);
+                        }
+                        order.skip_to(to);
+                        for frame in order.release() {
+                            deliver(&room, &Header::default(), &frame);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, %conversation, "chat gap not filled; retrying");
+                        order.deadline = Some(Instant::now() + GAP_WAIT);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: i64) -> Utf8Bytes {
+        Utf8Bytes::from(n.to_string())
+    }
+
+    #[test]
+    fn messages_are_released_in_sequence_order_once() {
+        let mut order = Sequencer { next: Some(5), early: BTreeMap::new(), deadline: None };
+        assert_eq!(order.accept(5, frame(5)), vec![frame(5)]);
+        assert!(order.accept(7, frame(7)).is_empty());
+        assert!(order.deadline.is_some());
+        assert_eq!(order.gap(), Some((6, 7)));
+        assert_eq!(order.accept(6, frame(6)), vec![frame(6), frame(7)]);
+        assert!(order.deadline.is_none());
+        assert!(order.accept(6, frame(6)).is_empty(), "a duplicate is dropped");
+        assert!(order.accept(4, frame(4)).is_empty(), "an old message is dropped");
+    }
+
+    #[test]
+    fn a_gap_that_cannot_fill_is_skipped() {
+        let mut order = Sequencer { next: Some(1), early: BTreeMap::new(), deadline: None };
+        assert!(order.accept(3, frame(3)).is_empty());
+        order.skip_to(3);
+        assert_eq!(order.release(), vec![frame(3)]);
+        assert_eq!(order.next, Some(4));
+    }
+}

@@ -1,0 +1,206 @@
+//! One socket on `ws/chat/{conversation_id}/`: authentication, the client's frames, the
+//! room's frames, heartbeats. One task per socket.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use saas_core::{AppContext, ServiceError};
+
+use super::{CLOSE_HEARTBEAT, CLOSE_NOT_PARTICIPANT, CLOSE_UNAUTHENTICATED, Hub, Outbound, presence};
+use crate::service::{ChatService, PostMessage};
+
+/// Longest `client_id` echoed back.
+const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// `{"type":"message","content":…,"reply_to_id"?,"client_id"?,…}`.
+#[derive(Debug, Deserialize)]
+struct SocketMessage {
+    content: String,
+    message_type: Option<String>,
+    reply_to_id: Option<Uuid>,
+    attachment_url: Option<String>,
+    client_id: Option<String>,
+}
+
+fn error_frame(code: &str, message: &str) -> Value {
+    json!({ "type": "error", "code": code, "message": message })
+}
+
+fn service_error_frame(err: &ServiceError) -> Value {
+    let mut frame = error_frame(err.code(), err.message());
+    frame["details"] = Value::Object(err.details().clone());
+    frame
+}
+
+/// Writes a frame; `false` when the socket is gone or the write took longer than `timeout`.
+async fn send(socket: &mut WebSocket, message: WsMessage, timeout: Duration) -> bool {
+    matches!(tokio::time::timeout(timeout, socket.send(message)).await, Ok(Ok(())))
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(WsMessage::Close(Some(frame)))).await;
+}
+
+/// Serves a socket until it closes. `token` is the access JWT from `?token=` or the
+/// `Authorization` header.
+pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<String>, mut socket: WebSocket) {
+    let user = match token {
+        Some(token) => saas_auth::extract::authenticate_token(&ctx, &token).await.ok().map(|user| user.id),
+        None => None,
+    };
+    let Some(user) = user else {
+        return close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
+    };
+    let Ok(conversation) = Uuid::parse_str(&conversation) else {
+        return close(&mut socket, CLOSE_NOT_PARTICIPANT, "not a participant").await;
+    };
+    let Ok(hub) = Hub::get(&ctx) else {
+        return close(&mut socket, 1011, "hub unavailable").await;
+    };
+    let service = ChatService::get(&ctx);
+    // Joined before the check: a removal committed after the check still reaches this socket.
+    let mut membership = hub.join(&ctx, conversation, user);
+    match service.store().participant(conversation, user).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            hub.leave(conversation, membership.id);
+            return close(&mut socket, CLOSE_NOT_PARTICIPANT, "not a participant").await;
+        }
+        Err(_) => {
+            hub.leave(conversation, membership.id);
+            return close(&mut socket, 1011, "database unavailable").await;
+        }
+    }
+    membership.ready().await;
+    let session = Session { service: &service, conversation, user };
+    let track_presence = service.tells_app();
+    let presence_ttl = hub.settings().heartbeat * 3;
+    if track_presence {
+        presence::mark(&ctx, conversation, user, presence_ttl).await;
+    }
+
+    let settings = hub.settings().clone();
+    let shutdown = saas_core::app::shutdown_token(&ctx);
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+    let mut last_seen = Instant::now();
+    let timeout = settings.write_timeout;
+    let ending: Option<(u16, &'static str)> = loop {
+        let kicked = membership.kicked.load(Ordering::Acquire);
+        if kicked != 0 {
+            break Some((kicked, "disconnected by the server"));
+        }
+        tokio::select! {
+            outbound = membership.rx.recv() => match outbound {
+                Some(Outbound::Frame(text)) => {
+                    if !send(&mut socket, WsMessage::Text(text), timeout).await {
+                        break None;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => break Some((code, reason)),
+                None => {
+                    let code = membership.kicked.load(Ordering::Acquire);
+                    break Some((if code == 0 { 1001 } else { code }, "disconnected by the server"));
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => {
+                    last_seen = Instant::now();
+                    if let Some(reply) = session.handle(text.as_str()).await
+                        && !send(&mut socket, WsMessage::Text(reply.to_string().into()), timeout).await
+                    {
+                        break None;
+                    }
+                }
+                Some(Ok(WsMessage::Binary(_))) => {
+                    last_seen = Instant::now();
+                    let reply = error_frame("chat.invalid_frame", "Frames are JSON text.");
+                    if !send(&mut socket, WsMessage::Text(reply.to_string().into()), timeout).await {
+                        break None;
+                    }
+                }
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => last_seen = Instant::now(),
+                Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break None,
+            },
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > settings.heartbeat * 2 {
+                    break Some((CLOSE_HEARTBEAT, "no heartbeat"));
+                }
+                if !send(&mut socket, WsMessage::Ping(Default::default()), timeout).await {
+                    break None;
+                }
+                if track_presence {
+                    presence::mark(&ctx, conversation, user, presence_ttl).await;
+                }
+            },
+            _ = shutdown.cancelled() => break Some((1001, "server shutting down")),
+        }
+    };
+    hub.leave(conversation, membership.id);
+    if track_presence && !hub.is_connected(conversation, user) {
+        presence::clear(&ctx, conversation, user).await;
+    }
+    if let Some((code, reason)) = ending {
+        close(&mut socket, code, reason).await;
+    }
+}
+
+struct Session<'a> {
+    service: &'a ChatService,
+    conversation: Uuid,
+    user: Uuid,
+}
+
+impl Session<'_> {
+    /// Acts on a client frame; returns the frame to answer with, if any.
+    async fn handle(&self, text: &str) -> Option<Value> {
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            return Some(error_frame("chat.invalid_frame", "Frames are JSON objects with a \"type\"."));
+        };
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let result = match kind.as_str() {
+            "ping" => return Some(json!({ "type": "pong" })),
+            "message" => match serde_json::from_value::<SocketMessage>(value) {
+                Ok(frame) => {
+                    let client_id = frame.client_id.filter(|id| id.len() <= MAX_CLIENT_ID_LEN);
+                    let input = PostMessage {
+                        content: frame.content,
+                        message_type: frame.message_type,
+                        reply_to_id: frame.reply_to_id,
+                        attachment_url: frame.attachment_url,
+                    };
+                    self.service
+                        .post_message(self.user, self.conversation, input, client_id.as_deref())
+                        .await
+                        .map(|_| ())
+                }
+                Err(err) => Err(ServiceError::invalid_field("content", err.to_string())),
+            },
+            "typing" => {
+                let is_typing = value.get("is_typing").and_then(Value::as_bool).unwrap_or(true);
+                self.service.typing(self.user, self.conversation, is_typing).await;
+                Ok(())
+            }
+            "read" => match value.get("message_id").map(|id| serde_json::from_value::<Option<Uuid>>(id.clone())) {
+                Some(Err(_)) => Err(ServiceError::invalid_field("message_id", "Must be a UUID.")),
+                Some(Ok(message_id)) => self.service.record_read(self.user, self.conversation, message_id).await,
+                None => self.service.record_read(self.user, self.conversation, None).await,
+            },
+            _ => return Some(error_frame("chat.unknown_type", "Unknown frame type.")),
+        };
+        result.err().map(|err| {
+            let err = if err.code() == "not_found" {
+                ServiceError::forbidden("chat.not_participant", "You are not a participant of this conversation.")
+            } else {
+                err
+            };
+            service_error_frame(&err)
+        })
+    }
+}
