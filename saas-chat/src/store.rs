@@ -72,7 +72,7 @@ impl ConversationView {
 const VIEW_SELECT: &str = "SELECT c.id, c.conversation_type, c.title, c.created_by, c.participant_count, c.last_seq, \
      c.last_message_at, c.activity_at, c.created_at, c.updated_at, p.role, \
      (SELECT COUNT(*) FROM chat_messages m WHERE m.conversation_id = c.id AND m.seq > p.last_read_seq \
-        AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) AS unread_count, \
+        AND m.deleted_at IS NULL AND (m.actor_id IS NULL OR m.actor_id <> p.user_id)) AS unread_count, \
      lm.id AS lm_id, lm.seq AS lm_seq, lm.sender_id AS lm_sender_id, lm.content AS lm_content, \
      lm.message_type AS lm_message_type, lm.reply_to_id AS lm_reply_to_id, lm.reply_count AS lm_reply_count, \
      lm.attachment_url AS lm_attachment_url, lm.system_event AS lm_system_event, lm.system_data AS lm_system_data, \
@@ -102,6 +102,9 @@ pub struct NewConversation {
 pub struct NewMessage {
     /// Author; none for system messages.
     pub sender_id: Option<Uuid>,
+    /// Whose action it records (the sender, or the user behind a system message): it is
+    /// not unread for them.
+    pub actor_id: Option<Uuid>,
     /// Text (already trimmed and checked).
     pub content: String,
     /// `text`, `system`, `image`, `file`.
@@ -239,13 +242,13 @@ impl ChatStore {
                         };
                         let sql = sqlx::AssertSqlSafe(format!(
                             "INSERT INTO chat_messages (id, conversation_id, seq, sender_id, content, message_type, \
-                             reply_to_id, attachment_url, system_event, system_data, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {MESSAGE_COLUMNS}"
+                             reply_to_id, attachment_url, system_event, system_data, created_at, actor_id) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {MESSAGE_COLUMNS}"
                         ));
                         let row = sqlx::query_as::<_, MessageRow>(sql)
                             .bind(Uuid::now_v7()).bind(id).bind(seq).bind(message.sender_id).bind(&message.content)
                             .bind(message.message_type).bind(message.reply_to_id).bind(&message.attachment_url)
-                            .bind(event).bind(data).bind(now)
+                            .bind(event).bind(data).bind(now).bind(message.actor_id)
                             .fetch_one(&mut *tx).await?;
                         if let Some(root) = message.reply_to_id {
                             sqlx::query("UPDATE chat_messages SET reply_count = reply_count + 1 WHERE id = $1")

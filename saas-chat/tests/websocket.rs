@@ -497,3 +497,23 @@ async fn fifty_clients_sending_at_once_all_see_every_message_once_in_one_order()
     assert_eq!(history.len(), 200);
     assert_eq!(&history, reference, "sockets and GET messages/ agree on the order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_answers_no_heartbeat_is_dropped_and_a_live_one_is_kept() {
+    let db = TestDatabase::create().await;
+    let app = support::start_with(&db, |b| b.var("CHAT_HEARTBEAT_SECONDS", "1")).await;
+    let alice = app.register("alice@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let id = id_of(&app.conversation(&alice, "Heartbeat", &[&bob]).await);
+    let mut dead = app.ws_ready(&id, &alice).await;
+    let mut live = app.ws_ready(&id, &bob).await;
+    // The live client keeps reading (its library answers the server's pings); the dead one
+    // reads nothing, so it answers nothing, for three heartbeats.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(3500);
+    while tokio::time::Instant::now() < until {
+        let _ = live.next_within(std::time::Duration::from_millis(100)).await;
+    }
+    expect_close(&mut dead, 4408).await;
+    live.send_json(&json!({"type": "ping"})).await;
+    assert_eq!(next_of_type(&mut live, "pong").await["type"], "pong");
+}

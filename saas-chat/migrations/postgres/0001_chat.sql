@@ -32,6 +32,7 @@ CREATE TABLE chat_messages (
     conversation_id UUID NOT NULL REFERENCES chat_conversations (id) ON DELETE CASCADE,
     seq BIGINT NOT NULL,
     sender_id UUID,
+    actor_id UUID,
     content TEXT NOT NULL,
     message_type TEXT NOT NULL,
     reply_to_id UUID REFERENCES chat_messages (id),

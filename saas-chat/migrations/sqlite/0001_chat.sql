@@ -32,6 +32,7 @@ CREATE TABLE chat_messages (
     conversation_id BLOB NOT NULL REFERENCES chat_conversations (id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
     sender_id BLOB,
+    actor_id BLOB,
     content TEXT NOT NULL,
     message_type TEXT NOT NULL,
     reply_to_id BLOB REFERENCES chat_messages (id),

@@ -357,6 +357,51 @@ mod tests {
         assert!(order.accept(4, frame(4)).is_empty(), "an old message is dropped");
     }
 
+    type SocketEnd = (mpsc::Receiver<Outbound>, Arc<AtomicU16>);
+
+    fn room_with(queues: &[usize]) -> (Room, Vec<SocketEnd>) {
+        let (_, ready) = watch::channel(true);
+        let room = Room { connections: Mutex::new(Vec::new()), ready, task: Mutex::new(None) };
+        let mut ends = Vec::new();
+        for (i, queue) in queues.iter().enumerate() {
+            let (tx, rx) = mpsc::channel(*queue);
+            let kicked = Arc::new(AtomicU16::new(0));
+            let user = Uuid::from_u128(i as u128 + 1);
+            lock(&room.connections).push(Connection { id: i as u64, user, tx, kicked: kicked.clone() });
+            ends.push((rx, kicked));
+        }
+        (room, ends)
+    }
+
+    #[test]
+    fn a_socket_that_cannot_keep_up_is_dropped_without_holding_back_the_others() {
+        let (room, mut ends) = room_with(&[2, 64]);
+        for n in 0..10 {
+            deliver(&room, &Header::default(), &frame(n));
+        }
+        assert_eq!(ends[0].1.load(Ordering::Acquire), CLOSE_TOO_SLOW, "the slow socket is told to close");
+        assert_eq!(lock(&room.connections).len(), 1, "and leaves the room");
+        let fast = &mut ends[1].0;
+        for n in 0..10 {
+            assert!(matches!(fast.try_recv(), Ok(Outbound::Frame(f)) if f == frame(n)));
+        }
+    }
+
+    #[test]
+    fn a_cut_user_gets_the_frame_then_a_close_and_nothing_more() {
+        let (room, mut ends) = room_with(&[8, 8]);
+        let cut = Header { cut: Some(Uuid::from_u128(1)), ..Header::default() };
+        deliver(&room, &cut, &frame(1));
+        deliver(&room, &Header::default(), &frame(2));
+        let removed = &mut ends[0].0;
+        assert!(matches!(removed.try_recv(), Ok(Outbound::Frame(f)) if f == frame(1)));
+        assert!(matches!(removed.try_recv(), Ok(Outbound::Close(CLOSE_NOT_PARTICIPANT, _))));
+        assert!(removed.try_recv().is_err(), "nothing after the close");
+        let other = &mut ends[1].0;
+        assert!(matches!(other.try_recv(), Ok(Outbound::Frame(f)) if f == frame(1)));
+        assert!(matches!(other.try_recv(), Ok(Outbound::Frame(f)) if f == frame(2)));
+    }
+
     #[test]
     fn a_gap_that_cannot_fill_is_skipped() {
         let mut order = Sequencer { next: Some(1), early: BTreeMap::new(), deadline: None };

@@ -117,7 +117,7 @@ impl ChatService {
                 changes.extend(
                     ids.iter().map(|user_id| Change::AddParticipant { user_id: *user_id, role: Some(Role::Member) }),
                 );
-                changes.push(Change::Post(Self::system(&SystemEvent::GroupCreated { title })));
+                changes.push(Change::Post(Self::system(&SystemEvent::GroupCreated { title }, caller)));
                 self.store().apply(id, Some(&new), &changes).await?;
                 Ok((self.conversation(caller, id).await?, true))
             }
@@ -241,8 +241,10 @@ impl ChatService {
         let old_title = access.conversation.title.clone().unwrap_or_default();
         if title != old_title {
             let event = SystemEvent::TitleChanged { old_title, new_title: title.clone(), changed_by_id: caller };
-            let applied =
-                self.store().apply(id, None, &[Change::SetTitle(title), Change::Post(Self::system(&event))]).await?;
+            let applied = self
+                .store()
+                .apply(id, None, &[Change::SetTitle(title), Change::Post(Self::system(&event, caller))])
+                .await?;
             self.announce(id, &applied, Vec::new()).await;
         }
         self.conversation(caller, id).await
@@ -291,22 +293,24 @@ impl ChatService {
         let access = self.access(caller, id).await?;
         let mut changes = vec![
             Change::EndParticipation { user_id: caller },
-            Change::Post(Self::system(&SystemEvent::ParticipantRemoved {
-                user_id: caller,
-                removed_by_id: caller,
-                left: true,
-            })),
+            Change::Post(Self::system(
+                &SystemEvent::ParticipantRemoved { user_id: caller, removed_by_id: caller, left: true },
+                caller,
+            )),
         ];
         if access.is_group()
             && access.role() == Role::Owner
             && let Some(successor) = self.store().successor(id, caller).await?
         {
             changes.push(Change::SetRole { user_id: successor.user_id, role: Role::Owner });
-            changes.push(Change::Post(Self::system(&SystemEvent::OwnershipTransferred {
-                from_user_id: caller,
-                to_user_id: successor.user_id,
-                departure: true,
-            })));
+            changes.push(Change::Post(Self::system(
+                &SystemEvent::OwnershipTransferred {
+                    from_user_id: caller,
+                    to_user_id: successor.user_id,
+                    departure: true,
+                },
+                caller,
+            )));
         }
         changes.push(Change::DeleteIfEmpty);
         let applied = self.store().apply(id, None, &changes).await?;
@@ -330,7 +334,7 @@ impl ChatService {
         let changes = [
             Change::SetRole { user_id: caller, role: Role::Admin },
             Change::SetRole { user_id: to, role: Role::Owner },
-            Change::Post(Self::system(&event)),
+            Change::Post(Self::system(&event, caller)),
         ];
         let applied = self.store().apply(id, None, &changes).await?;
         self.announce(id, &applied, Vec::new()).await;

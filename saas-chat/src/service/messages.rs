@@ -83,6 +83,7 @@ impl ChatService {
         }
         let new = NewMessage {
             sender_id: Some(caller),
+            actor_id: Some(caller),
             content,
             message_type: kind.as_str(),
             reply_to_id,

@@ -145,10 +145,11 @@ impl ChatService {
         }
     }
 
-    /// A system message to append.
-    fn system(event: &crate::models::SystemEvent) -> NewMessage {
+    /// A system message recording `actor`'s change.
+    fn system(event: &crate::models::SystemEvent, actor: Uuid) -> NewMessage {
         NewMessage {
             sender_id: None,
+            actor_id: Some(actor),
             content: event.summary(),
             message_type: "system",
             reply_to_id: None,

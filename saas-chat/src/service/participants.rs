@@ -48,7 +48,8 @@ impl ChatService {
         }
         self.require_active_users("user_id", &[user_id]).await?;
         let event = SystemEvent::ParticipantAdded { user_id, added_by_id: caller };
-        let changes = [Change::AddParticipant { user_id, role: Some(role) }, Change::Post(Self::system(&event))];
+        let changes =
+            [Change::AddParticipant { user_id, role: Some(role) }, Change::Post(Self::system(&event, caller))];
         let applied = self.store().apply(id, None, &changes).await?;
         self.announce(id, &applied, vec![frames::joined(user_id)]).await;
         let row = applied.participants.first().ok_or_else(|| ServiceError::internal("participant not returned"))?;
@@ -80,7 +81,7 @@ impl ChatService {
         let old_role = target.role();
         if old_role != role {
             let event = SystemEvent::RoleChanged { user_id, old_role, new_role: role, changed_by_id: caller };
-            let changes = [Change::SetRole { user_id, role }, Change::Post(Self::system(&event))];
+            let changes = [Change::SetRole { user_id, role }, Change::Post(Self::system(&event, caller))];
             let applied = self.store().apply(id, None, &changes).await?;
             self.announce(id, &applied, Vec::new()).await;
         }
@@ -102,7 +103,7 @@ impl ChatService {
             return Err(permission_denied());
         }
         let event = SystemEvent::ParticipantRemoved { user_id, removed_by_id: caller, left: false };
-        let changes = [Change::EndParticipation { user_id }, Change::Post(Self::system(&event))];
+        let changes = [Change::EndParticipation { user_id }, Change::Post(Self::system(&event, caller))];
         let applied = self.store().apply(id, None, &changes).await?;
         self.announce(id, &applied, vec![frames::left(user_id)]).await;
         Ok(())
