@@ -37,7 +37,7 @@ pub struct MessagePosted {
 #[async_trait]
 pub trait ChatEvents: Send + Sync + 'static {
     /// A text, image or file message was posted.
-    async fn message_posted(&self, event: MessagePosted);
+    async fn message_posted(&self, ctx: &AppContext, event: MessagePosted);
 }
 
 /// The pub/sub topic of a conversation.

@@ -20,7 +20,7 @@ use crate::models::{Conversation, Message, Participant};
 use crate::service::{ChatService, NewConversationInput, PostMessage};
 
 /// Read buffer of a socket: small, since idle sockets are the common case.
-const SOCKET_READ_BUFFER: usize = 4096;
+const SOCKET_READ_BUFFER: usize = 1024;
 
 /// Every route of the chat API and its socket.
 pub fn router() -> Router<AppContext> {

@@ -82,6 +82,17 @@ const VIEW_SELECT: &str = "SELECT c.id, c.conversation_type, c.title, c.created_
      LEFT JOIN chat_messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq \
      WHERE p.user_id = $1 AND p.left_at IS NULL";
 
+#[derive(sqlx::FromRow)]
+struct AccessRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    p_id: Uuid,
+    p_role: Option<String>,
+    p_joined_at: DateTime<Utc>,
+    p_last_read_at: Option<DateTime<Utc>>,
+    p_last_read_seq: i64,
+}
+
 /// A conversation to insert.
 #[derive(Debug, Clone)]
 pub struct NewConversation {
@@ -283,6 +294,72 @@ impl ChatStore {
             }
             err => err.into(),
         })
+    }
+
+    /// Appends one message. On PostgreSQL this is one statement (sequence number, message
+    /// and reply count in data-modifying CTEs), so the conversation row is locked for a single
+    /// round trip and commit; SQLite runs it as a transaction of [`ChatStore::apply`].
+    pub async fn post(&self, id: Uuid, message: &NewMessage) -> ServiceResult<MessageRow> {
+        let Db::Postgres(pool) = &self.db else {
+            let applied = self.apply(id, None, &[Change::Post(message.clone())]).await?;
+            return applied.messages.into_iter().next().ok_or_else(|| ServiceError::internal("message not returned"));
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "WITH c AS (UPDATE chat_conversations SET last_seq = last_seq + 1, last_message_at = $2, activity_at = $2, \
+             updated_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING last_seq), \
+             r AS (UPDATE chat_messages SET reply_count = reply_count + 1 WHERE id = $7 AND EXISTS (SELECT 1 FROM c)) \
+             INSERT INTO chat_messages (id, conversation_id, seq, sender_id, actor_id, content, message_type, reply_to_id, \
+             attachment_url, system_event, system_data, created_at) \
+             SELECT $3, $1, c.last_seq, $4, $5, $6, $8, $7, $9, $10, $11, $2 FROM c RETURNING {MESSAGE_COLUMNS}"
+        ));
+        let (event, data) = match &message.system {
+            Some((event, data)) => (Some(*event), Some(Json(data.clone()))),
+            None => (None, None),
+        };
+        let row = sqlx::query_as::<_, MessageRow>(sql)
+            .bind(id)
+            .bind(Utc::now())
+            .bind(Uuid::now_v7())
+            .bind(message.sender_id)
+            .bind(message.actor_id)
+            .bind(&message.content)
+            .bind(message.reply_to_id)
+            .bind(message.message_type)
+            .bind(&message.attachment_url)
+            .bind(event)
+            .bind(data)
+            .fetch_optional(pool)
+            .await?;
+        row.ok_or_else(|| ServiceError::not_found("Conversation"))
+    }
+
+    /// An active participant's participation with the conversation, in one query.
+    pub async fn access(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> ServiceResult<Option<(ConversationRow, ParticipantRow)>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS}, p.id AS p_id, p.role AS p_role, p.joined_at AS p_joined_at, \
+             p.last_read_at AS p_last_read_at, p.last_read_seq AS p_last_read_seq \
+             FROM chat_participants p JOIN chat_conversations c ON c.id = p.conversation_id AND c.deleted_at IS NULL \
+             WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL"
+        ));
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, AccessRow>(sql)
+            .bind(conversation_id).bind(user_id).fetch_optional(pool).await)?;
+        Ok(row.map(|row| {
+            let participant = ParticipantRow {
+                id: row.p_id,
+                conversation_id,
+                user_id,
+                role: row.p_role,
+                joined_at: row.p_joined_at,
+                left_at: None,
+                last_read_at: row.p_last_read_at,
+                last_read_seq: row.p_last_read_seq,
+            };
+            (row.conversation, participant)
+        }))
     }
 
     /// A conversation that is not deleted.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use saas_auth::AuthModule;
 use saas_chat::{ChatEvents, ChatModule, MessagePosted};
+use saas_core::AppContext;
 use saas_core::testing::{TestApp, TestDatabase};
 use support::{ChatApp, id_of};
 use tokio::sync::mpsc;
@@ -17,7 +18,7 @@ struct Recorder(mpsc::UnboundedSender<MessagePosted>);
 
 #[async_trait]
 impl ChatEvents for Recorder {
-    async fn message_posted(&self, event: MessagePosted) {
+    async fn message_posted(&self, _ctx: &AppContext, event: MessagePosted) {
         let _ = self.0.send(event);
     }
 }

@@ -1,6 +1,9 @@
 //! One socket on `ws/chat/{conversation_id}/`: authentication, the client's frames, the
 //! room's frames, heartbeats. One task per socket.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,6 +18,8 @@ use saas_core::{AppContext, ServiceError};
 use super::{CLOSE_HEARTBEAT, CLOSE_NOT_PARTICIPANT, CLOSE_UNAUTHENTICATED, Hub, Outbound, presence};
 use crate::service::{ChatService, PostMessage};
 
+/// Client frames waiting behind the one being handled before the socket stops reading.
+const MAX_BACKLOG: usize = 32;
 /// Longest `client_id` echoed back.
 const MAX_CLIENT_ID_LEN: usize = 128;
 
@@ -79,7 +84,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
         }
     }
     membership.ready().await;
-    let session = Session { service: &service, conversation, user };
+    let session = Session { service: service.clone(), conversation, user };
     let track_presence = service.tells_app();
     let presence_ttl = hub.settings().heartbeat * 3;
     if track_presence {
@@ -91,6 +96,10 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
     let mut heartbeat = tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
     let mut last_seen = Instant::now();
     let timeout = settings.write_timeout;
+    // The client's frames are handled one at a time, in order, while the room's frames keep
+    // flowing: a slow database write never stalls this socket's deliveries.
+    let mut inflight: Option<Pin<Box<dyn Future<Output = Option<Value>> + Send>>> = None;
+    let mut backlog: VecDeque<Utf8Bytes> = VecDeque::new();
     let ending: Option<(u16, &'static str)> = loop {
         let kicked = membership.kicked.load(Ordering::Acquire);
         if kicked != 0 {
@@ -109,13 +118,26 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
                     break Some((if code == 0 { 1001 } else { code }, "disconnected by the server"));
                 }
             },
-            incoming = socket.recv() => match incoming {
+            reply = async {
+                match inflight.as_mut() {
+                    Some(handling) => handling.await,
+                    None => std::future::pending().await,
+                }
+            }, if inflight.is_some() => {
+                inflight = backlog.pop_front().map(|text| Box::pin(session.clone().handle(text)) as Pin<Box<_>>);
+                if let Some(reply) = reply
+                    && !send(&mut socket, WsMessage::Text(reply.to_string().into()), timeout).await
+                {
+                    break None;
+                }
+            },
+            incoming = socket.recv(), if backlog.len() < MAX_BACKLOG => match incoming {
                 Some(Ok(WsMessage::Text(text))) => {
                     last_seen = Instant::now();
-                    if let Some(reply) = session.handle(text.as_str()).await
-                        && !send(&mut socket, WsMessage::Text(reply.to_string().into()), timeout).await
-                    {
-                        break None;
+                    if inflight.is_none() {
+                        inflight = Some(Box::pin(session.clone().handle(text)));
+                    } else {
+                        backlog.push_back(text);
                     }
                 }
                 Some(Ok(WsMessage::Binary(_))) => {
@@ -151,16 +173,17 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
     }
 }
 
-struct Session<'a> {
-    service: &'a ChatService,
+#[derive(Clone)]
+struct Session {
+    service: ChatService,
     conversation: Uuid,
     user: Uuid,
 }
 
-impl Session<'_> {
+impl Session {
     /// Acts on a client frame; returns the frame to answer with, if any.
-    async fn handle(&self, text: &str) -> Option<Value> {
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
+    async fn handle(self, text: Utf8Bytes) -> Option<Value> {
+        let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
             return Some(error_frame("chat.invalid_frame", "Frames are JSON objects with a \"type\"."));
         };
         let kind = value.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();

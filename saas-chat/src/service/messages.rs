@@ -9,7 +9,7 @@ use saas_toolkit::{Page, PageParams};
 use super::{ChatService, permission_denied};
 use crate::events::frames;
 use crate::models::{MAX_ATTACHMENT_URL_LEN, MAX_CONTENT_CHARS, Message, MessageRow, MessageType};
-use crate::store::{Change, NewMessage};
+use crate::store::NewMessage;
 
 /// `{content, message_type?, reply_to_id?, attachment_url?}`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -90,8 +90,7 @@ impl ChatService {
             attachment_url,
             system: None,
         };
-        let applied = self.store().apply(id, None, &[Change::Post(new)]).await?;
-        let row = applied.messages.into_iter().next().ok_or_else(|| ServiceError::internal("message not returned"))?;
+        let row = self.store().post(id, &new).await?;
         let message = row.to_api();
         self.publish(id, &frames::message_new(&message, row.seq, client_id)).await;
         self.tell_app(&access.conversation, &row);

@@ -96,9 +96,8 @@ impl ChatService {
 
     /// The conversation and the caller's participation; 404 for anyone not in it.
     pub async fn access(&self, user_id: Uuid, conversation_id: Uuid) -> ServiceResult<Access> {
-        let participant =
-            self.store().participant(conversation_id, user_id).await?.ok_or_else(conversation_not_found)?;
-        let conversation = self.store().conversation(conversation_id).await?.ok_or_else(conversation_not_found)?;
+        let (conversation, participant) =
+            self.store().access(conversation_id, user_id).await?.ok_or_else(conversation_not_found)?;
         Ok(Access { conversation, participant })
     }
 
@@ -183,13 +182,16 @@ impl ChatService {
                 let sender_name =
                     service.users(&[sender]).await?.remove(&sender).map(|user| user.display_name).unwrap_or_default();
                 events
-                    .message_posted(crate::events::MessagePosted {
-                        conversation_id: conversation.id,
-                        conversation_title: conversation.title.clone(),
-                        message,
-                        sender_name,
-                        offline_recipients: offline,
-                    })
+                    .message_posted(
+                        service.ctx(),
+                        crate::events::MessagePosted {
+                            conversation_id: conversation.id,
+                            conversation_title: conversation.title.clone(),
+                            message,
+                            sender_name,
+                            offline_recipients: offline,
+                        },
+                    )
                     .await;
                 Ok(())
             }
