@@ -1,10 +1,9 @@
 //! The reference server: every module of the SDK composed with the app builder.
-//! Commands: `serve [--no-worker]` (default), `worker`, `scheduler`, `migrate`, `openapi [--json]`.
+//! Commands: `serve [--no-worker]` (default), `worker`, `scheduler`, `migrate`, `openapi [--json]`,
+//! `createsuperuser`.
 
 use std::process::ExitCode;
 
-use saas_auth::AuthModule;
-use saas_chat::ChatModule;
 use saas_core::{Config, SaasApp};
 
 #[tokio::main]
@@ -16,10 +15,5 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    SaasApp::builder(config)
-        .title("SaaS reference server")
-        .module(AuthModule::default())
-        .module(ChatModule::default())
-        .run_cli()
-        .await
+    saas_server::compose(SaasApp::builder(config).title("SaaS reference server")).run_cli().await
 }

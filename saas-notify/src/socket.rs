@@ -1,0 +1,107 @@
+//! One socket on `ws/notifications/`: the user's frames from every node, an initial
+//! `unread_count`, pings both ways.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use saas_core::AppContext;
+use saas_core::pubsub::RecvError;
+
+use crate::service::{NotifyService, topic};
+
+/// Close code: not authenticated.
+pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
+/// Close code: nothing from the client for two heartbeats.
+pub const CLOSE_HEARTBEAT: u16 = 4408;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn send(socket: &mut WebSocket, text: String) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Text(text.into()))).await, Ok(Ok(())))
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(WsMessage::Close(Some(frame)))).await;
+}
+
+async fn unread_frame(service: &NotifyService, user: uuid::Uuid) -> Option<String> {
+    let count = service.unread_count(user).await.ok()?;
+    Some(json!({"type": "unread_count", "count": count}).to_string())
+}
+
+/// Serves a socket until it closes.
+pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: WebSocket) {
+    let user = match token {
+        Some(token) => saas_auth::extract::authenticate_token(&ctx, &token).await.ok().map(|user| user.id),
+        None => None,
+    };
+    let (Some(user), Ok(service)) = (user, NotifyService::get(&ctx)) else {
+        return close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
+    };
+    // Subscribed before the count is read: no change falls between the two.
+    let mut subscription = ctx.pubsub().subscribe(&topic(user));
+    if let Some(frame) = unread_frame(&service, user).await
+        && !send(&mut socket, frame).await
+    {
+        return;
+    }
+    let heartbeat_every =
+        Duration::from_secs(ctx.config().var_or("CHAT_HEARTBEAT_SECONDS", 30u64).unwrap_or(30).max(1));
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    let mut last_seen = Instant::now();
+    let shutdown = saas_core::app::shutdown_token(&ctx);
+    let ending = loop {
+        tokio::select! {
+            received = subscription.recv() => match received {
+                Ok(payload) => {
+                    let Ok(text) = String::from_utf8(payload.to_vec()) else { continue };
+                    if !send(&mut socket, text).await {
+                        break None;
+                    }
+                }
+                // Frames were dropped: the count at least is brought up to date.
+                Err(RecvError::Lagged(_)) => {
+                    if let Some(frame) = unread_frame(&service, user).await
+                        && !send(&mut socket, frame).await
+                    {
+                        break None;
+                    }
+                }
+                Err(RecvError::Closed) => break Some((1012, "service restarting")),
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => {
+                    last_seen = Instant::now();
+                    let kind = serde_json::from_str::<Value>(text.as_str()).ok()
+                        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned));
+                    let reply = match kind.as_deref() {
+                        Some("ping") => json!({"type": "pong"}),
+                        Some(_) => json!({"type": "error", "code": "notify.unknown_type", "message": "Unknown frame type."}),
+                        None => json!({"type": "error", "code": "notify.invalid_frame", "message": "Frames are JSON objects with a \"type\"."}),
+                    };
+                    if !send(&mut socket, reply.to_string()).await {
+                        break None;
+                    }
+                }
+                Some(Ok(_)) => last_seen = Instant::now(),
+                Some(Err(_)) | None => break None,
+            },
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > heartbeat_every * 2 {
+                    break Some((CLOSE_HEARTBEAT, "no heartbeat"));
+                }
+                let ping = tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Ping(Default::default())));
+                if !matches!(ping.await, Ok(Ok(()))) {
+                    break None;
+                }
+            },
+            _ = shutdown.cancelled() => break Some((1001, "server shutting down")),
+        }
+    };
+    if let Some((code, reason)) = ending {
+        close(&mut socket, code, reason).await;
+    }
+}
