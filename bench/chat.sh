@@ -19,6 +19,7 @@
 #     PEER=…          the Django peer (default ../shared/peers/django)
 #     PG_ADMIN=…      postgres://postgres@127.0.0.1:5432/postgres (a fresh database is created)
 #     REDIS_URL=…     redis://127.0.0.1:6379 (keys under a prefix unique to this run)
+#     SECTIONS=…      which parts to run, of "sqlite pg idle django" (default: all)
 #   The PostgreSQL + Redis part is skipped, with a note, when either is not reachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,8 @@ PIN=${PIN:-0}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 CLIENTS=100
+SECTIONS=${SECTIONS:-sqlite pg idle django}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 RUN_SECONDS=10
 LAB=$(mktemp -d)
 PORT=18081
@@ -120,6 +123,7 @@ echo "# Chat benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo
 echo "open files: $(ulimit -n); pinning: $([ "$PIN" = 1 ] && echo 'server CPU 1, chat-load CPU 0' || echo off)"
 echo "fan-out: $CLIENTS clients in one room, all sending, ${RUN_SECONDS} s per run, then up to 5 s for stragglers"
 
+if want sqlite; then
 echo "## saas-server, SQLite, one node"
 start_node $PORT "sqlite://$LAB/chat.db" ""
 SERVER=$LAST_PID
@@ -130,6 +134,9 @@ done
 echo "server RSS after: $(rss_kb $SERVER) kB"
 stop_node $SERVER
 
+fi
+
+if want pg; then
 echo "## saas-server, PostgreSQL + Redis"
 redis_hostport=${REDIS_URL#redis://}; redis_hostport=${redis_hostport##*@}; redis_hostport=${redis_hostport%%/*}
 if ! command -v psql >/dev/null || ! psql "$PG_ADMIN" -qtAc 'SELECT 1' >/dev/null 2>&1; then
@@ -153,6 +160,9 @@ else
   psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null && PG_CREATED=0
 fi
 
+fi
+
+if want idle; then
 echo "## saas-server, idle connections (SQLite, one node, fresh process per size)"
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
   echo "note: the open-files limit ($(ulimit -n)) is below 10,100; the 10,000-connection run will fall short"
@@ -165,6 +175,9 @@ for conns in 1000 10000; do
   stop_node $SERVER
 done
 
+fi
+
+if want django; then
 echo "## Django peer (uvicorn, 1 worker, in-memory channel layer)"
 python3 -m venv "$LAB/venv"
 "$LAB/venv/bin/pip" install -q -r "$PEER/requirements.txt"
@@ -180,6 +193,8 @@ for rate in 100 150 200; do
 done
 echo "django RSS after: $(rss_kb $DJANGO) kB"
 stop_node $DJANGO
+
+fi
 
 echo
 echo "## Summary"

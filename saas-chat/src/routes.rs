@@ -21,6 +21,8 @@ use crate::service::{ChatService, NewConversationInput, PostMessage};
 
 /// Read buffer of a socket: small, since idle sockets are the common case.
 const SOCKET_READ_BUFFER: usize = 1024;
+/// Bytes of queued frames a socket gathers before writing (a flush writes whatever is there).
+const SOCKET_WRITE_BATCH: usize = 16 * 1024;
 
 /// Every route of the chat API and its socket.
 pub fn router() -> Router<AppContext> {
@@ -302,7 +304,7 @@ async fn socket(
     let max_frame = Hub::get(&ctx)?.settings().max_frame_bytes;
     Ok(upgrade
         .read_buffer_size(SOCKET_READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(SOCKET_WRITE_BATCH)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| crate::hub::socket::serve(ctx, conversation, token, socket)))

@@ -224,6 +224,12 @@ impl App {
         let addr = listener.local_addr().map_err(ServiceError::internal)?;
         tracing::info!(%addr, "listening");
         let signal_token = token.clone();
+        // Small frames (API answers, WebSocket messages) go out at once, not after a delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "TCP_NODELAY not set");
+            }
+        });
         let server = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;

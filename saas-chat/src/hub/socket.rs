@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use futures::SinkExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -20,6 +21,8 @@ use crate::service::{ChatService, PostMessage};
 
 /// Client frames waiting behind the one being handled before the socket stops reading.
 const MAX_BACKLOG: usize = 32;
+/// Most queued frames written together.
+const MAX_BATCH: usize = 64;
 /// Longest `client_id` echoed back.
 const MAX_CLIENT_ID_LEN: usize = 128;
 
@@ -46,6 +49,17 @@ fn service_error_frame(err: &ServiceError) -> Value {
 /// Writes a frame; `false` when the socket is gone or the write took longer than `timeout`.
 async fn send(socket: &mut WebSocket, message: WsMessage, timeout: Duration) -> bool {
     matches!(tokio::time::timeout(timeout, socket.send(message)).await, Ok(Ok(())))
+}
+
+/// Writes frames with one flush; `false` when the socket is gone or it took longer than `timeout`.
+async fn send_batch(socket: &mut WebSocket, batch: Vec<Utf8Bytes>, timeout: Duration) -> bool {
+    let write = async {
+        for text in batch {
+            socket.feed(WsMessage::Text(text)).await?;
+        }
+        socket.flush().await
+    };
+    matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
@@ -108,8 +122,24 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
         tokio::select! {
             outbound = membership.rx.recv() => match outbound {
                 Some(Outbound::Frame(text)) => {
-                    if !send(&mut socket, WsMessage::Text(text), timeout).await {
+                    // Frames that queued up meanwhile go out in the same write.
+                    let mut batch = vec![text];
+                    let mut closing = None;
+                    while batch.len() < MAX_BATCH {
+                        match membership.rx.try_recv() {
+                            Ok(Outbound::Frame(text)) => batch.push(text),
+                            Ok(Outbound::Close(code, reason)) => {
+                                closing = Some((code, reason));
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if !send_batch(&mut socket, batch, timeout).await {
                         break None;
+                    }
+                    if closing.is_some() {
+                        break closing;
                     }
                 }
                 Some(Outbound::Close(code, reason)) => break Some((code, reason)),
