@@ -57,8 +57,15 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
         tokio::select! {
             received = subscription.recv() => match received {
                 Ok(payload) => {
-                    let Ok(text) = String::from_utf8(payload.to_vec()) else { continue };
-                    if !send(&mut socket, text).await {
+                    let Ok(text) = std::str::from_utf8(&payload) else { continue };
+                    let mut gone = false;
+                    for frame in text.lines() {
+                        if !send(&mut socket, frame.to_owned()).await {
+                            gone = true;
+                            break;
+                        }
+                    }
+                    if gone {
                         break None;
                     }
                 }

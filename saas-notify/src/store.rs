@@ -5,8 +5,6 @@
 //! size of the table.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use saas_core::{Db, ServiceError, ServiceResult, with_pool};
@@ -22,15 +20,37 @@ const DELIVERY_COLUMNS: &str = "id, notification_id, recipient_id, type_key, cha
      status, provider_message_id, attempts, last_error, created_at, updated_at";
 const DEVICE_COLUMNS: &str = "id, user_id, platform, token, device_id, created_at, last_seen_at";
 
-/// A delivery to record with a notification.
+/// The channels a notification goes out on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Channels {
+    /// Stored in the inbox (and counted unread).
+    pub in_app: bool,
+    /// Published to sockets (recorded as sent).
+    pub websocket: bool,
+    /// Emailed by a job.
+    pub email: bool,
+    /// Pushed by a job to every device of the recipient.
+    pub push: bool,
+}
+
+/// A notification to store.
 #[derive(Debug, Clone)]
-pub struct NewDelivery {
-    /// `push`, `email` or `websocket`.
-    pub channel: &'static str,
-    /// The device of a push.
-    pub device_id: Option<Uuid>,
-    /// Initial status (`sent` for socket deliveries published at once).
-    pub status: DeliveryStatus,
+pub struct NewNotification<'a> {
+    /// Its fields (recipient, type key, text, data, actor, source, time).
+    pub row: &'a NotificationRow,
+    /// Its type's id.
+    pub type_id: i64,
+    /// Where it goes.
+    pub channels: Channels,
+}
+
+/// What storing a notification gave.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    /// The recipient's unread count afterwards (when stored in the inbox).
+    pub unread: Option<i64>,
+    /// The deliveries jobs must carry out.
+    pub pending: Vec<Uuid>,
 }
 
 /// Filters of the inbox.
@@ -110,50 +130,96 @@ impl NotifyStore {
         Ok(done > 0)
     }
 
-    /// Stores a notification (when `inbox` is given) with its deliveries in one transaction;
-    /// returns the deliveries and the recipient's unread count afterwards.
-    pub async fn store(
-        &self,
-        recipient_id: Uuid,
-        type_key: &str,
-        inbox: Option<(&NotificationRow, i64)>,
-        payload: (&str, &str, &Value),
-        deliveries: &[NewDelivery],
-    ) -> ServiceResult<(Vec<DeliveryRow>, i64)> {
-        let now = Utc::now();
-        let (title, body, data) = payload;
-        let result: Result<(Vec<DeliveryRow>, i64), sqlx::Error> = with_pool!(&self.db, pool => async {
+    /// Stores a notification: the inbox entry and unread counter (when in-app is on) and a
+    /// delivery row per channel — `websocket` as sent, `email` and one `push` per device of
+    /// the recipient as pending. One statement on PostgreSQL (data-modifying CTEs: one round
+    /// trip, one commit, the counter row locked only for it); one transaction on SQLite.
+    pub async fn store(&self, new: &NewNotification<'_>) -> ServiceResult<Stored> {
+        let row = new.row;
+        let channels = &new.channels;
+        if let Db::Postgres(pool) = &self.db {
+            let stored = sqlx::query_as::<_, (Option<i64>, Option<Vec<Uuid>>)>(
+                "WITH n AS (\
+                   INSERT INTO notify_notifications (id, recipient_id, type_id, title, body, data, actor_id, source_type, \
+                   source_id, is_read, created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10 WHERE $11 \
+                   RETURNING id), \
+                 c AS (\
+                   INSERT INTO notify_unread_counts (user_id, unread) SELECT $2, 1 WHERE $11 \
+                   ON CONFLICT (user_id) DO UPDATE SET unread = notify_unread_counts.unread + 1 RETURNING unread), \
+                 d AS (\
+                   INSERT INTO notify_deliveries (id, notification_id, recipient_id, type_key, channel, device_id, title, \
+                   body, data, status, attempts, created_at, updated_at) \
+                   SELECT gen_random_uuid(), (SELECT id FROM n), $2, $12, ch.channel, ch.device_id, $4, $5, $6, ch.status, \
+                   ch.attempts, $10, $10 FROM (\
+                     SELECT 'websocket' AS channel, NULL::uuid AS device_id, 'sent' AS status, 1 AS attempts WHERE $13 \
+                     UNION ALL SELECT 'email', NULL, 'pending', 0 WHERE $14 \
+                     UNION ALL SELECT 'push', dv.id, 'pending', 0 FROM notify_devices dv WHERE dv.user_id = $2 AND $15\
+                   ) ch RETURNING id, status) \
+                 SELECT (SELECT unread FROM c), (SELECT array_agg(id) FROM d WHERE status = 'pending')",
+            )
+            .bind(row.id)
+            .bind(row.recipient_id)
+            .bind(new.type_id)
+            .bind(&row.title)
+            .bind(&row.body)
+            .bind(&row.data)
+            .bind(row.actor_id)
+            .bind(&row.source_type)
+            .bind(&row.source_id)
+            .bind(row.created_at)
+            .bind(channels.in_app)
+            .bind(&row.type_key)
+            .bind(channels.websocket)
+            .bind(channels.email)
+            .bind(channels.push)
+            .fetch_one(pool)
+            .await?;
+            return Ok(Stored { unread: stored.0, pending: stored.1.unwrap_or_default() });
+        }
+        let result: Result<Stored, sqlx::Error> = with_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
-            let mut unread = -1;
-            if let Some((row, type_id)) = inbox {
-                unread = sqlx::query_scalar::<_, i64>(
+            let mut unread = None;
+            if channels.in_app {
+                unread = Some(sqlx::query_scalar::<_, i64>(
                     "INSERT INTO notify_unread_counts (user_id, unread) VALUES ($1, 1) \
                      ON CONFLICT (user_id) DO UPDATE SET unread = notify_unread_counts.unread + 1 RETURNING unread")
-                    .bind(recipient_id).fetch_one(&mut *tx).await?;
+                    .bind(row.recipient_id).fetch_one(&mut *tx).await?);
                 sqlx::query(
                     "INSERT INTO notify_notifications (id, recipient_id, type_id, title, body, data, actor_id, \
                      source_type, source_id, is_read, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10)")
-                    .bind(row.id).bind(recipient_id).bind(type_id).bind(&row.title).bind(&row.body).bind(&row.data)
+                    .bind(row.id).bind(row.recipient_id).bind(new.type_id).bind(&row.title).bind(&row.body).bind(&row.data)
                     .bind(row.actor_id).bind(&row.source_type).bind(&row.source_id).bind(row.created_at)
                     .execute(&mut *tx).await?;
             }
-            let mut out = Vec::with_capacity(deliveries.len());
-            let sql = format!(
-                "INSERT INTO notify_deliveries (id, notification_id, recipient_id, type_key, channel, device_id, title, \
-                 body, data, status, attempts, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING {DELIVERY_COLUMNS}"
-            );
-            for delivery in deliveries {
-                let attempts = i32::from(delivery.status == DeliveryStatus::Sent);
-                let row = sqlx::query_as::<_, DeliveryRow>(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(Uuid::now_v7()).bind(inbox.map(|(row, _)| row.id)).bind(recipient_id).bind(type_key)
-                    .bind(delivery.channel).bind(delivery.device_id).bind(title).bind(body).bind(Json(data))
-                    .bind(delivery.status.as_str()).bind(attempts).bind(now)
-                    .fetch_one(&mut *tx).await?;
-                out.push(row);
+            let mut rows: Vec<(&str, Option<Uuid>, DeliveryStatus)> = Vec::new();
+            if channels.websocket {
+                rows.push(("websocket", None, DeliveryStatus::Sent));
+            }
+            if channels.email {
+                rows.push(("email", None, DeliveryStatus::Pending));
+            }
+            if channels.push {
+                let devices: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM notify_devices WHERE user_id = $1")
+                    .bind(row.recipient_id).fetch_all(&mut *tx).await?;
+                rows.extend(devices.into_iter().map(|device| ("push", Some(device), DeliveryStatus::Pending)));
+            }
+            let mut pending = Vec::new();
+            for (channel, device_id, status) in rows {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO notify_deliveries (id, notification_id, recipient_id, type_key, channel, device_id, \
+                     title, body, data, status, attempts, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")
+                    .bind(id).bind(channels.in_app.then_some(row.id)).bind(row.recipient_id).bind(&row.type_key)
+                    .bind(channel).bind(device_id).bind(&row.title).bind(&row.body).bind(&row.data)
+                    .bind(status.as_str()).bind(i32::from(status == DeliveryStatus::Sent)).bind(row.created_at)
+                    .execute(&mut *tx).await?;
+                if status == DeliveryStatus::Pending {
+                    pending.push(id);
+                }
             }
             tx.commit().await?;
-            Ok((out, unread))
+            Ok(Stored { unread, pending })
         }.await);
         Ok(result?)
     }

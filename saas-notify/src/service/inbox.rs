@@ -73,7 +73,7 @@ impl NotifyService {
 
     async fn publish_unread(&self, user: Uuid) -> ServiceResult<()> {
         let count = self.unread_count(user).await?;
-        self.publish(user, json!({"type": "unread_count", "count": count})).await;
+        self.publish(user, &[json!({"type": "unread_count", "count": count})]).await;
         Ok(())
     }
 

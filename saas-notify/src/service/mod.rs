@@ -6,7 +6,8 @@ mod inbox;
 mod types;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,9 +17,9 @@ use saas_core::error::ErrorKind;
 use saas_core::{AppContext, ServiceError, ServiceResult};
 use saas_toolkit::templates::Templates;
 
-use crate::models::{Channel, DeliveryStatus, Notification, NotificationRow, NotificationType};
+use crate::models::{Channel, Notification, NotificationRow, NotificationType};
 use crate::push::PushSender;
-use crate::store::{NewDelivery, NotifyStore};
+use crate::store::{Channels, NewNotification, NotifyStore};
 
 pub use delivery::DELIVER_JOB;
 pub use inbox::Preferences;
@@ -96,6 +97,14 @@ struct Inner {
     ctx: AppContext,
     store: NotifyStore,
     senders: HashMap<&'static str, Arc<dyn PushSender>>,
+    types: Mutex<HashMap<String, (NotificationType, Instant)>>,
+}
+
+/// How long a node trusts its cached copy of a notification type.
+pub const TYPE_CACHE_TTL: Duration = Duration::from_secs(10);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The pub/sub topic of a user's notification sockets.
@@ -113,7 +122,7 @@ impl NotifyService {
     pub fn new(ctx: &AppContext, senders: Vec<Arc<dyn PushSender>>) -> Self {
         let senders = senders.into_iter().map(|sender| (sender.platform(), sender)).collect();
         let store = NotifyStore::new(ctx.db().clone());
-        Self { inner: Arc::new(Inner { ctx: ctx.clone(), store, senders }) }
+        Self { inner: Arc::new(Inner { ctx: ctx.clone(), store, senders, types: Mutex::new(HashMap::new()) }) }
     }
 
     /// The service installed in the app (by `NotifyModule`), or a new one with the push
@@ -154,70 +163,71 @@ impl NotifyService {
     /// switched in-app off for the type), the sockets on every node, and a job per email and
     /// push device. Returns the inbox entry.
     pub async fn send(&self, request: NotificationRequest) -> ServiceResult<Option<Notification>> {
-        let kind =
-            self.store().type_by_key(&request.type_key).await?.ok_or_else(|| type_not_found(&request.type_key))?;
-        if !kind.is_active {
-            return Err(ServiceError::bad_request(
-                "notify.type_inactive",
-                format!("The notification type \"{}\" is inactive.", kind.key),
-            ));
-        }
+        let kind = self.active_type(&request.type_key).await?;
         let (title, body) = render(&kind, &request)?;
         let enabled = self.enabled_channels(request.recipient, &kind).await?;
-        let now = chrono::Utc::now();
-        let inbox = enabled.contains(&Channel::InApp).then(|| NotificationRow {
+        let in_app = enabled.contains(&Channel::InApp);
+        let channels = Channels {
+            in_app,
+            websocket: in_app && enabled.contains(&Channel::Websocket),
+            email: enabled.contains(&Channel::Email),
+            push: enabled.contains(&Channel::Push),
+        };
+        let row = NotificationRow {
             id: Uuid::now_v7(),
             recipient_id: request.recipient,
             type_key: kind.key.clone(),
-            title: title.clone(),
-            body: body.clone(),
+            title,
+            body,
             data: sqlx::types::Json(request.data.clone()),
             actor_id: request.actor_id,
             source_type: request.source.as_ref().map(|(kind, _)| kind.clone()),
             source_id: request.source.as_ref().map(|(_, id)| id.clone()),
             is_read: false,
             read_at: None,
-            created_at: now,
-        });
-        let to_socket = inbox.is_some() && enabled.contains(&Channel::Websocket);
-        let mut deliveries = Vec::new();
-        if to_socket {
-            deliveries.push(NewDelivery { channel: "websocket", device_id: None, status: DeliveryStatus::Sent });
+            created_at: chrono::Utc::now(),
+        };
+        let stored = self.store().store(&NewNotification { row: &row, type_id: kind.id, channels }).await?;
+        let notification = in_app.then(|| row.to_api());
+        if let (Some(notification), Some(unread)) = (&notification, stored.unread) {
+            let count = json!({"type": "unread_count", "count": unread});
+            let frames = if channels.websocket {
+                vec![json!({"type": "notification.new", "notification": notification}), count]
+            } else {
+                vec![count]
+            };
+            self.publish(request.recipient, &frames).await;
         }
-        if enabled.contains(&Channel::Email) {
-            deliveries.push(NewDelivery { channel: "email", device_id: None, status: DeliveryStatus::Pending });
-        }
-        if enabled.contains(&Channel::Push) {
-            for device in self.store().devices(request.recipient, None, 1000).await? {
-                deliveries.push(NewDelivery {
-                    channel: "push",
-                    device_id: Some(device.id),
-                    status: DeliveryStatus::Pending,
-                });
-            }
-        }
-        let (stored, unread) = self
-            .store()
-            .store(
-                request.recipient,
-                &kind.key,
-                inbox.as_ref().map(|row| (row, kind.id)),
-                (&title, &body, &request.data),
-                &deliveries,
-            )
-            .await?;
-        let notification = inbox.map(|row| row.to_api());
-        if let Some(notification) = &notification {
-            if to_socket {
-                self.publish(request.recipient, json!({"type": "notification.new", "notification": notification}))
-                    .await;
-            }
-            self.publish(request.recipient, json!({"type": "unread_count", "count": unread})).await;
-        }
-        for delivery in stored.iter().filter(|d| d.status == DeliveryStatus::Pending.as_str()) {
-            self.ctx().jobs().enqueue(DELIVER_JOB, &delivery::DeliverJob { delivery_id: delivery.id }).await?;
+        for delivery_id in stored.pending {
+            self.ctx().jobs().enqueue(DELIVER_JOB, &delivery::DeliverJob { delivery_id }).await?;
         }
         Ok(notification)
+    }
+
+    /// An active type by key, from a short-lived cache (a change made on another node is
+    /// seen within [`TYPE_CACHE_TTL`]).
+    async fn active_type(&self, key: &str) -> ServiceResult<NotificationType> {
+        let cached = lock(&self.inner.types).get(key).filter(|(_, at)| at.elapsed() < TYPE_CACHE_TTL).cloned();
+        let kind = match cached {
+            Some((kind, _)) => kind,
+            None => {
+                let kind = self.store().type_by_key(key).await?.ok_or_else(|| type_not_found(key))?;
+                lock(&self.inner.types).insert(key.to_owned(), (kind.clone(), Instant::now()));
+                kind
+            }
+        };
+        if !kind.is_active {
+            return Err(ServiceError::bad_request(
+                "notify.type_inactive",
+                format!("The notification type \"{}\" is inactive.", kind.key),
+            ));
+        }
+        Ok(kind)
+    }
+
+    /// Forgets cached types (after a change on this node).
+    fn forget_types(&self) {
+        lock(&self.inner.types).clear();
     }
 
     /// The channels the type supports and the recipient has not switched off.
@@ -230,9 +240,11 @@ impl NotifyService {
             .collect())
     }
 
-    /// Sends a frame to the user's notification sockets on every node.
-    async fn publish(&self, user: Uuid, frame: Value) {
-        let payload = bytes::Bytes::from(frame.to_string());
+    /// Sends frames to the user's notification sockets on every node, in one message (one
+    /// JSON text per line; sockets send each as a frame).
+    async fn publish(&self, user: Uuid, frames: &[Value]) {
+        let lines: Vec<String> = frames.iter().map(Value::to_string).collect();
+        let payload = bytes::Bytes::from(lines.join("\n"));
         if let Err(err) = self.ctx().pubsub().publish(&topic(user), payload).await {
             tracing::warn!(error = %err, "notification frame not published");
         }

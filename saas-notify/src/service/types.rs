@@ -126,7 +126,9 @@ impl NotifyService {
         kind.websocket_enabled = update.websocket_enabled.unwrap_or(kind.websocket_enabled);
         kind.is_active = update.is_active.unwrap_or(kind.is_active);
         check(&kind)?;
-        self.store().update_type(&kind).await?.ok_or_else(|| type_not_found(key))
+        let saved = self.store().update_type(&kind).await?.ok_or_else(|| type_not_found(key))?;
+        self.forget_types();
+        Ok(saved)
     }
 
     /// Deletes a type no notification uses; one in use is 409 `notify.type_in_use`
@@ -134,6 +136,7 @@ impl NotifyService {
     pub async fn delete_type(&self, key: &str) -> ServiceResult<()> {
         let kind = self.notification_type(key).await?;
         if self.store().delete_unused_type(kind.id).await? {
+            self.forget_types();
             Ok(())
         } else {
             Err(ServiceError::conflict(
