@@ -100,7 +100,10 @@ impl Envelope {
 pub(crate) mod frames {
     use super::*;
 
-    /// `message.new`, ordered by the message's sequence number.
+    /// `message.new`, ordered by the message's sequence number. The message recording a
+    /// removal or departure carries the "cut" of that user: in sequence order, every node
+    /// then sends `participant.left` and closes that user's sockets, so they receive
+    /// nothing posted after it.
     pub fn message_new(message: &Message, seq: i64, client_id: Option<&str>) -> Envelope {
         let mut frame = json!({ "type": "message.new", "message": message });
         if let Some(client_id) = client_id {
@@ -108,7 +111,16 @@ pub(crate) mod frames {
         }
         let mut envelope = Envelope::new(frame);
         envelope.header.seq = Some(seq);
+        envelope.header.cut = removed_user(message);
         envelope
+    }
+
+    /// The user a `participant_removed` system message is about.
+    fn removed_user(message: &Message) -> Option<Uuid> {
+        if message.system_event.as_deref() != Some("participant_removed") {
+            return None;
+        }
+        message.system_data.as_ref()?.get("user_id")?.as_str()?.parse().ok()
     }
 
     /// `message.updated`.

@@ -93,6 +93,25 @@ struct AccessRow {
     p_last_read_seq: i64,
 }
 
+/// Why a change did not apply.
+enum ApplyError {
+    /// What the change was decided on no longer holds.
+    Changed,
+    /// The database refused it (a missing row: the conversation is gone).
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Sql(err)
+    }
+}
+
+/// The answer to anyone not (or no longer) in a conversation.
+fn not_participant() -> ServiceError {
+    ServiceError::not_found("Conversation")
+}
+
 /// A conversation to insert.
 #[derive(Debug, Clone)]
 pub struct NewConversation {
@@ -142,6 +161,14 @@ pub enum Change {
     EndParticipation {
         /// User.
         user_id: Uuid,
+    },
+    /// Requires `user_id` to be an active participant (with `role`, when given), checked
+    /// once the conversation is locked: a change decided on a stale read is refused (409).
+    Require {
+        /// User.
+        user_id: Uuid,
+        /// The role they must still have.
+        role: Option<Role>,
     },
     /// Changes the role of an active participant.
     SetRole {
@@ -193,9 +220,18 @@ impl ChatStore {
         changes: &[Change],
     ) -> ServiceResult<Applied> {
         let now = Utc::now();
-        let result: Result<Applied, sqlx::Error> = with_pool!(&self.db, pool => async {
+        let result: Result<Applied, ApplyError> = with_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
             let mut applied = Applied::default();
+            if create.is_none() {
+                // Every change of a conversation locks its row first: one order of locks, and
+                // the checks below see the last committed change.
+                let locked = sqlx::query("UPDATE chat_conversations SET updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                    .bind(id).bind(now).execute(&mut *tx).await?;
+                if locked.rows_affected() == 0 {
+                    return Err(ApplyError::Sql(sqlx::Error::RowNotFound));
+                }
+            }
             if let Some(new) = create {
                 sqlx::query(
                     "INSERT INTO chat_conversations (id, conversation_type, title, direct_key, created_by, activity_at, \
@@ -225,16 +261,32 @@ impl ChatStore {
                                                  WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL")
                             .bind(id).bind(user_id).bind(now).execute(&mut *tx).await?;
                         if ended.rows_affected() == 0 {
-                            return Err(sqlx::Error::RowNotFound);
+                            return Err(ApplyError::Changed);
                         }
                         sqlx::query("UPDATE chat_conversations SET participant_count = participant_count - 1, \
                                      updated_at = $2 WHERE id = $1")
                             .bind(id).bind(now).execute(&mut *tx).await?;
                     }
+                    Change::Require { user_id, role } => {
+                        let current: Option<(Option<String>,)> = sqlx::query_as(
+                            "SELECT role FROM chat_participants WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL")
+                            .bind(id).bind(user_id).fetch_optional(&mut *tx).await?;
+                        let holds = match (current, role) {
+                            (None, _) => false,
+                            (Some(_), None) => true,
+                            (Some((current,)), Some(role)) => current.as_deref() == Some(role.as_str()),
+                        };
+                        if !holds {
+                            return Err(ApplyError::Changed);
+                        }
+                    }
                     Change::SetRole { user_id, role } => {
-                        sqlx::query("UPDATE chat_participants SET role = $3 \
+                        let set = sqlx::query("UPDATE chat_participants SET role = $3 \
                                      WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL")
                             .bind(id).bind(user_id).bind(role.as_str()).execute(&mut *tx).await?;
+                        if set.rows_affected() != 1 {
+                            return Err(ApplyError::Changed);
+                        }
                     }
                     Change::SetTitle(title) => {
                         sqlx::query("UPDATE chat_conversations SET title = $2, updated_at = $3 WHERE id = $1")
@@ -246,7 +298,7 @@ impl ChatStore {
                              activity_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING last_seq",
                         )
                         .bind(id).bind(now).fetch_optional(&mut *tx).await?;
-                        let seq = seq.ok_or(sqlx::Error::RowNotFound)?;
+                        let seq = seq.ok_or(ApplyError::Sql(sqlx::Error::RowNotFound))?;
                         let (event, data) = match &message.system {
                             Some((event, data)) => (Some(*event), Some(Json(data.clone()))),
                             None => (None, None),
@@ -284,52 +336,59 @@ impl ChatStore {
             Ok(applied)
         }.await);
         result.map_err(|err| match err {
-            sqlx::Error::RowNotFound => ServiceError::not_found("Conversation"),
-            err if saas_core::error::is_unique_violation(&err) => {
+            ApplyError::Changed => {
+                ServiceError::conflict("chat.conflict", "The conversation changed meanwhile; try again.")
+            }
+            ApplyError::Sql(sqlx::Error::RowNotFound) => not_participant(),
+            ApplyError::Sql(err) if saas_core::error::is_unique_violation(&err) => {
                 if create.is_some_and(|c| c.direct_key.is_some()) {
                     ServiceError::conflict("chat.direct_exists", "The direct conversation exists.")
                 } else {
                     ServiceError::conflict("chat.already_participant", "The user is already a participant.")
                 }
             }
-            err => err.into(),
+            ApplyError::Sql(err) => err.into(),
         })
     }
 
-    /// Appends one message. On PostgreSQL this is one statement (sequence number, message
-    /// and reply count in data-modifying CTEs), so the conversation row is locked for a single
-    /// round trip and commit; SQLite runs it as a transaction of [`ChatStore::apply`].
+    /// Appends one message, checking its sender is (still) an active participant once the
+    /// conversation is locked. On PostgreSQL this is one call of `chat_append_message` (the
+    /// row is locked for a single round trip and commit); SQLite runs it as a transaction of
+    /// [`ChatStore::apply`].
     pub async fn post(&self, id: Uuid, message: &NewMessage) -> ServiceResult<MessageRow> {
         let Db::Postgres(pool) = &self.db else {
-            let applied = self.apply(id, None, &[Change::Post(message.clone())]).await?;
+            let mut changes = Vec::with_capacity(2);
+            if let Some(sender) = message.sender_id {
+                changes.push(Change::Require { user_id: sender, role: None });
+            }
+            changes.push(Change::Post(message.clone()));
+            let applied = self.apply(id, None, &changes).await?;
             return applied.messages.into_iter().next().ok_or_else(|| ServiceError::internal("message not returned"));
         };
-        let sql = sqlx::AssertSqlSafe(format!(
-            "WITH c AS (UPDATE chat_conversations SET last_seq = last_seq + 1, last_message_at = $2, activity_at = $2, \
-             updated_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING last_seq), \
-             r AS (UPDATE chat_messages SET reply_count = reply_count + 1 WHERE id = $7 AND EXISTS (SELECT 1 FROM c)) \
-             INSERT INTO chat_messages (id, conversation_id, seq, sender_id, actor_id, content, message_type, reply_to_id, \
-             attachment_url, system_event, system_data, created_at) \
-             SELECT $3, $1, c.last_seq, $4, $5, $6, $8, $7, $9, $10, $11, $2 FROM c RETURNING {MESSAGE_COLUMNS}"
-        ));
         let (event, data) = match &message.system {
             Some((event, data)) => (Some(*event), Some(Json(data.clone()))),
             None => (None, None),
         };
-        let row = sqlx::query_as::<_, MessageRow>(sql)
-            .bind(id)
-            .bind(Utc::now())
-            .bind(Uuid::now_v7())
-            .bind(message.sender_id)
-            .bind(message.actor_id)
-            .bind(&message.content)
-            .bind(message.reply_to_id)
-            .bind(message.message_type)
-            .bind(&message.attachment_url)
-            .bind(event)
-            .bind(data)
-            .fetch_optional(pool)
-            .await?;
+        let row = sqlx::query_as::<_, MessageRow>(
+            "SELECT * FROM chat_append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(id)
+        .bind(Uuid::now_v7())
+        .bind(message.sender_id)
+        .bind(message.actor_id)
+        .bind(&message.content)
+        .bind(message.message_type)
+        .bind(message.reply_to_id)
+        .bind(&message.attachment_url)
+        .bind(event)
+        .bind(data)
+        .bind(Utc::now())
+        .fetch_optional(pool)
+        .await
+        .map_err(|err| match err.as_database_error().and_then(|e| e.code()).as_deref() {
+            Some("P0002") => not_participant(),
+            _ => err.into(),
+        })?;
         row.ok_or_else(|| ServiceError::not_found("Conversation"))
     }
 

@@ -870,3 +870,33 @@ async fn the_rights_of_owners_admins_members_and_outsiders() {
     }
     assert!(failures.is_empty(), "{} wrong answers:\n{}", failures.len(), failures.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_ownership_changes_leave_exactly_one_owner() {
+    let db = TestDatabase::create().await;
+    let app = start(&db).await;
+    let alice = app.register("alice@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let carol = app.register("carol@example.com").await;
+    for round in 0..3 {
+        let id = id_of(&app.conversation(&alice, &format!("Race {round}"), &[&bob, &carol]).await);
+        app.add(&alice, &id, &bob, None).await; // already in: answered 409, changes nothing
+        let path = conversation_sub(&id, "transfer-ownership/");
+        let (bob_body, carol_body) = (json!({"user_id": bob.id}), json!({"user_id": carol.id}));
+        let (to_bob, to_carol) =
+            tokio::join!(app.post_as(&alice, &path, &bob_body), app.post_as(&alice, &path, &carol_body));
+        let statuses = [to_bob.status, to_carol.status];
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "one transfer wins: {statuses:?}");
+        for response in [&to_bob, &to_carol].into_iter().filter(|r| r.status != 200) {
+            let code = response.json()["error"]["code"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                code == "chat.conflict" || code == "chat.permission_denied",
+                "the loser is refused, not applied: {code}"
+            );
+        }
+        let roles = roles(&app.participants(&carol, &id).await);
+        let owners = roles.values().filter(|role| **role == json!("owner")).count();
+        assert_eq!(owners, 1, "exactly one owner: {roles:?}");
+        assert_eq!(roles[&alice.id], json!("admin"));
+    }
+}

@@ -38,8 +38,11 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
         Some(token) => saas_auth::extract::authenticate_token(&ctx, &token).await.ok().map(|user| user.id),
         None => None,
     };
-    let (Some(user), Ok(service)) = (user, NotifyService::get(&ctx)) else {
+    let Some(user) = user else {
         return close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
+    };
+    let Ok(service) = NotifyService::get(&ctx) else {
+        return close(&mut socket, 1011, "notifications unavailable").await;
     };
     // Subscribed before the count is read: no change falls between the two.
     let mut subscription = ctx.pubsub().subscribe(&topic(user));

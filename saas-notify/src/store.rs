@@ -177,6 +177,14 @@ impl NotifyStore {
             return Ok(Stored { unread: stored.0, pending: stored.1.unwrap_or_default() });
         }
         let result: Result<Stored, sqlx::Error> = with_pool!(&self.db, pool => async {
+            // Read before the transaction: on SQLite a transaction that reads and then writes
+            // can fail when another writer committed in between.
+            let devices: Vec<Uuid> = if channels.push {
+                sqlx::query_scalar("SELECT id FROM notify_devices WHERE user_id = $1")
+                    .bind(row.recipient_id).fetch_all(pool).await?
+            } else {
+                Vec::new()
+            };
             let mut tx = pool.begin().await?;
             let mut unread = None;
             if channels.in_app {
@@ -198,11 +206,7 @@ impl NotifyStore {
             if channels.email {
                 rows.push(("email", None, DeliveryStatus::Pending));
             }
-            if channels.push {
-                let devices: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM notify_devices WHERE user_id = $1")
-                    .bind(row.recipient_id).fetch_all(&mut *tx).await?;
-                rows.extend(devices.into_iter().map(|device| ("push", Some(device), DeliveryStatus::Pending)));
-            }
+            rows.extend(devices.into_iter().map(|device| ("push", Some(device), DeliveryStatus::Pending)));
             let mut pending = Vec::new();
             for (channel, device_id, status) in rows {
                 let id = Uuid::now_v7();
@@ -420,11 +424,12 @@ impl NotifyStore {
         Ok(())
     }
 
-    /// Failed deliveries last tried before `before` with fewer than `max_attempts` attempts.
+    /// Failed deliveries last tried before `before` with fewer than `max_attempts` attempts,
+    /// and pending ones left since then (their job was never queued).
     pub async fn retryable(&self, before: DateTime<Utc>, max_attempts: i32, limit: i64) -> ServiceResult<Vec<Uuid>> {
         Ok(with_pool!(&self.db, pool => sqlx::query_scalar::<_, Uuid>(
-            "SELECT id FROM notify_deliveries WHERE status = 'failed' AND updated_at < $1 AND attempts < $2 \
-             ORDER BY updated_at LIMIT $3")
+            "SELECT id FROM notify_deliveries WHERE status IN ('failed', 'pending') AND updated_at < $1 \
+             AND attempts < $2 ORDER BY updated_at LIMIT $3")
             .bind(before).bind(max_attempts).bind(limit).fetch_all(pool).await)?)
     }
 }

@@ -135,7 +135,8 @@ async fn old_read_notifications_are_purged_and_failed_deliveries_requeued() {
     app.get_as(&ann, &format!("/api/v1/notifications/{read_id}/")).await.assert_error(404, "not_found");
     let kept_id = kept["id"].as_str().unwrap();
     app.get_as(&ann, &format!("/api/v1/notifications/{kept_id}/")).await.assert_status(200);
-    // Nothing failed, so nothing is queued again.
+    // Once every delivery went out, nothing is queued again.
+    app.settled_deliveries(kept_id).await;
     assert_eq!(service.retry_failed(chrono::Duration::zero(), 10).await.unwrap(), 0);
 }
 
@@ -181,4 +182,33 @@ async fn failed_deliveries_are_found_again_by_the_retry_round() {
     assert_eq!(service.retry_failed(chrono::Duration::zero(), 10).await.unwrap(), 0);
     service.deliver(push.id).await.unwrap();
     assert_eq!(fcm.sent().len(), 1, "a sent delivery is not sent twice");
+}
+
+#[tokio::test]
+async fn a_push_waiting_for_a_device_that_changed_hands_is_not_sent() {
+    let db = TestDatabase::create().await;
+    let (fcm, apns, dir) = (FakeFcm::start().await, FakeApns::start().await, tempfile::tempdir().unwrap());
+    let mut vars = fcm.config_vars(dir.path());
+    vars.extend(apns.config_vars(dir.path()));
+    let app = start_with(&db, move |mut builder| {
+        for (name, value) in vars {
+            builder = builder.var(&name, value);
+        }
+        builder.background(false, false)
+    })
+    .await;
+    let ann = app.register("ann@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    device(&app, &ann, "fcm", "shared-phone").await;
+    let sent = app.service().notify(ann.uuid, "new_message", json!({"sender_name": "Eve", "preview": "secret"})).await;
+    let id = sent.unwrap().unwrap().id;
+    // Bob signs in on the same phone before the push goes out.
+    let moved =
+        app.post_as(&bob, "/api/v1/notifications/devices/", &json!({"platform": "fcm", "token": "shared-phone"})).await;
+    moved.assert_status(200);
+    let service = app.service();
+    let push = service.store().deliveries_of(id).await.unwrap().into_iter().find(|d| d.channel == "push").unwrap();
+    service.deliver(push.id).await.unwrap();
+    assert_eq!(service.store().delivery(push.id).await.unwrap().unwrap().status, "abandoned");
+    assert!(fcm.sent().is_empty(), "ann's message never reaches bob's phone");
 }

@@ -233,16 +233,19 @@ async fn recheck_members(store: &ChatStore, conversation: Uuid, room: &Room) {
     });
 }
 
+/// A message frame, and the user whose sockets close after it (a removal).
+type Sequenced = (Utf8Bytes, Option<Uuid>);
+
 /// Message frames in sequence order.
 struct Sequencer {
     next: Option<i64>,
-    early: BTreeMap<i64, Utf8Bytes>,
+    early: BTreeMap<i64, Sequenced>,
     deadline: Option<Instant>,
 }
 
 impl Sequencer {
     /// Takes a message frame; returns the frames now deliverable, in order.
-    fn accept(&mut self, seq: i64, frame: Utf8Bytes) -> Vec<Utf8Bytes> {
+    fn accept(&mut self, seq: i64, frame: Sequenced) -> Vec<Sequenced> {
         let next = *self.next.get_or_insert(seq);
         if seq < next || self.early.contains_key(&seq) {
             return Vec::new();
@@ -252,7 +255,7 @@ impl Sequencer {
     }
 
     /// The frames that follow on from `next`; arms the gap deadline if some wait.
-    fn release(&mut self) -> Vec<Utf8Bytes> {
+    fn release(&mut self) -> Vec<Sequenced> {
         let mut out = Vec::new();
         if let Some(next) = self.next.as_mut() {
             while let Some(frame) = self.early.remove(next) {
@@ -277,6 +280,37 @@ impl Sequencer {
     }
 }
 
+/// Hands released message frames to the sockets; after a removal's message, the removed
+/// user's sockets get `participant.left` and are closed.
+fn deliver_messages(room: &Room, released: Vec<Sequenced>) {
+    for (frame, cut) in released {
+        deliver(room, &Header::default(), &frame);
+        if let Some(user) = cut {
+            let left = frames::left(user);
+            if let Ok(text) = Utf8Bytes::try_from(left.frame) {
+                deliver(room, &left.header, &text);
+            }
+        }
+    }
+}
+
+/// Reads messages `from..to` from the database into the sequencer.
+async fn fill_from_database(
+    store: &ChatStore,
+    conversation: Uuid,
+    order: &mut Sequencer,
+    from: i64,
+    to: i64,
+) -> ServiceResult<()> {
+    for row in store.messages_between(conversation, from, to).await? {
+        let envelope = frames::message_new(&row.to_api(), row.seq, None);
+        if let Ok(frame) = Utf8Bytes::try_from(envelope.frame) {
+            order.accept(row.seq, (frame, envelope.header.cut));
+        }
+    }
+    Ok(())
+}
+
 async fn run_room(
     store: ChatStore,
     conversation: Uuid,
@@ -296,15 +330,21 @@ async fn run_room(
                     let Some(envelope) = Envelope::decode(payload) else { continue };
                     let Ok(frame) = Utf8Bytes::try_from(envelope.frame) else { continue };
                     match envelope.header.seq {
-                        Some(seq) => {
-                            for frame in order.accept(seq, frame) {
-                                deliver(&room, &Header::default(), &frame);
-                            }
-                        }
+                        Some(seq) => deliver_messages(&room, order.accept(seq, (frame, envelope.header.cut))),
                         None => deliver(&room, &envelope.header, &frame),
                     }
                 }
-                Err(RecvError::Lagged(_)) => recheck_members(&store, conversation, &room).await,
+                // Frames were dropped: messages come back from the database, and the
+                // membership of the sockets is checked again (a removal may be among them).
+                Err(RecvError::Lagged(_)) => {
+                    if let (Some(next), Ok(last)) = (order.next, store.last_seq(conversation).await)
+                        && last >= next
+                        && fill_from_database(&store, conversation, &mut order, next, last + 1).await.is_ok()
+                    {
+                        deliver_messages(&room, order.release());
+                    }
+                    recheck_members(&store, conversation, &room).await;
+                }
                 Err(RecvError::Closed) => {
                     for connection in lock(&room.connections).drain(..) {
                         connection.kicked.store(1012, Ordering::Release);
@@ -314,17 +354,10 @@ async fn run_room(
             },
             _ = async { if let Some(at) = deadline { tokio::time::sleep_until(at).await } else { std::future::pending::<()>().await } } => {
                 let Some((from, to)) = order.gap() else { continue };
-                match store.messages_between(conversation, from, to).await {
-                    Ok(rows) => {
-                        for row in rows {
-                            let frame = frames::message_new(&row.to_api(), row.seq, None);
-                            let Ok(frame) = Utf8Bytes::try_from(frame.frame) else { continue };
-                            order.accept(row.seq, frame);
-                        }
+                match fill_from_database(&store, conversation, &mut order, from, to).await {
+                    Ok(()) => {
                         order.skip_to(to);
-                        for frame in order.release() {
-                            deliver(&room, &Header::default(), &frame);
-                        }
+                        deliver_messages(&room, order.release());
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, %conversation, "chat gap not filled; retrying");
@@ -344,17 +377,21 @@ mod tests {
         Utf8Bytes::from(n.to_string())
     }
 
+    fn message(n: i64) -> Sequenced {
+        (frame(n), None)
+    }
+
     #[test]
     fn messages_are_released_in_sequence_order_once() {
         let mut order = Sequencer { next: Some(5), early: BTreeMap::new(), deadline: None };
-        assert_eq!(order.accept(5, frame(5)), vec![frame(5)]);
-        assert!(order.accept(7, frame(7)).is_empty());
+        assert_eq!(order.accept(5, message(5)), vec![message(5)]);
+        assert!(order.accept(7, message(7)).is_empty());
         assert!(order.deadline.is_some());
         assert_eq!(order.gap(), Some((6, 7)));
-        assert_eq!(order.accept(6, frame(6)), vec![frame(6), frame(7)]);
+        assert_eq!(order.accept(6, message(6)), vec![message(6), message(7)]);
         assert!(order.deadline.is_none());
-        assert!(order.accept(6, frame(6)).is_empty(), "a duplicate is dropped");
-        assert!(order.accept(4, frame(4)).is_empty(), "an old message is dropped");
+        assert!(order.accept(6, message(6)).is_empty(), "a duplicate is dropped");
+        assert!(order.accept(4, message(4)).is_empty(), "an old message is dropped");
     }
 
     type SocketEnd = (mpsc::Receiver<Outbound>, Arc<AtomicU16>);
@@ -405,9 +442,9 @@ mod tests {
     #[test]
     fn a_gap_that_cannot_fill_is_skipped() {
         let mut order = Sequencer { next: Some(1), early: BTreeMap::new(), deadline: None };
-        assert!(order.accept(3, frame(3)).is_empty());
+        assert!(order.accept(3, message(3)).is_empty());
         order.skip_to(3);
-        assert_eq!(order.release(), vec![frame(3)]);
+        assert_eq!(order.release(), vec![message(3)]);
         assert_eq!(order.next, Some(4));
     }
 }

@@ -2,8 +2,6 @@
 //! room's frames, heartbeats. One task per socket.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -29,6 +27,7 @@ const MAX_CLIENT_ID_LEN: usize = 128;
 /// `{"type":"message","content":…,"reply_to_id"?,"client_id"?,…}`.
 #[derive(Debug, Deserialize)]
 struct SocketMessage {
+    #[serde(default)]
     content: String,
     message_type: Option<String>,
     reply_to_id: Option<Uuid>,
@@ -112,7 +111,9 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
     let timeout = settings.write_timeout;
     // The client's frames are handled one at a time, in order, while the room's frames keep
     // flowing: a slow database write never stalls this socket's deliveries.
-    let mut inflight: Option<Pin<Box<dyn Future<Output = Option<Value>> + Send>>> = None;
+    // Each runs as a task of its own: a slow write to this socket never pauses a database
+    // transaction, and a client that disconnects mid-post does not cancel its message.
+    let mut inflight: Option<tokio::task::JoinHandle<Option<Value>>> = None;
     let mut backlog: VecDeque<Utf8Bytes> = VecDeque::new();
     let ending: Option<(u16, &'static str)> = loop {
         let kicked = membership.kicked.load(Ordering::Acquire);
@@ -150,11 +151,11 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
             },
             reply = async {
                 match inflight.as_mut() {
-                    Some(handling) => handling.await,
+                    Some(handling) => handling.await.ok().flatten(),
                     None => std::future::pending().await,
                 }
             }, if inflight.is_some() => {
-                inflight = backlog.pop_front().map(|text| Box::pin(session.clone().handle(text)) as Pin<Box<_>>);
+                inflight = backlog.pop_front().map(|text| tokio::spawn(session.clone().handle(text)));
                 if let Some(reply) = reply
                     && !send(&mut socket, WsMessage::Text(reply.to_string().into()), timeout).await
                 {
@@ -165,7 +166,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
                 Some(Ok(WsMessage::Text(text))) => {
                     last_seen = Instant::now();
                     if inflight.is_none() {
-                        inflight = Some(Box::pin(session.clone().handle(text)));
+                        inflight = Some(tokio::spawn(session.clone().handle(text)));
                     } else {
                         backlog.push_back(text);
                     }
@@ -186,6 +187,10 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
                 }
                 if !send(&mut socket, WsMessage::Ping(Default::default()), timeout).await {
                     break None;
+                }
+                // A backstop for a removal whose event this node missed.
+                if let Ok(None) = service.store().participant(conversation, user).await {
+                    break Some((CLOSE_NOT_PARTICIPANT, "not a participant"));
                 }
                 if track_presence {
                     presence::mark(&ctx, conversation, user, presence_ttl).await;

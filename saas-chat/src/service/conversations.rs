@@ -243,7 +243,15 @@ impl ChatService {
             let event = SystemEvent::TitleChanged { old_title, new_title: title.clone(), changed_by_id: caller };
             let applied = self
                 .store()
-                .apply(id, None, &[Change::SetTitle(title), Change::Post(Self::system(&event, caller))])
+                .apply(
+                    id,
+                    None,
+                    &[
+                        Change::Require { user_id: caller, role: Some(access.role()) },
+                        Change::SetTitle(title),
+                        Change::Post(Self::system(&event, caller)),
+                    ],
+                )
                 .await?;
             self.announce(id, &applied, Vec::new()).await;
         }
@@ -256,7 +264,8 @@ impl ChatService {
         if !access.is_group() || access.role() != Role::Owner {
             return Err(permission_denied());
         }
-        let applied = self.store().apply(id, None, &[Change::Delete]).await?;
+        let changes = [Change::Require { user_id: caller, role: Some(Role::Owner) }, Change::Delete];
+        let applied = self.store().apply(id, None, &changes).await?;
         self.announce(id, &applied, Vec::new()).await;
         Ok(())
     }
@@ -292,6 +301,7 @@ impl ChatService {
     pub async fn leave(&self, caller: Uuid, id: Uuid) -> ServiceResult<()> {
         let access = self.access(caller, id).await?;
         let mut changes = vec![
+            Change::Require { user_id: caller, role: access.is_group().then(|| access.role()) },
             Change::EndParticipation { user_id: caller },
             Change::Post(Self::system(
                 &SystemEvent::ParticipantRemoved { user_id: caller, removed_by_id: caller, left: true },
@@ -302,6 +312,7 @@ impl ChatService {
             && access.role() == Role::Owner
             && let Some(successor) = self.store().successor(id, caller).await?
         {
+            changes.push(Change::Require { user_id: successor.user_id, role: Some(successor.role()) });
             changes.push(Change::SetRole { user_id: successor.user_id, role: Role::Owner });
             changes.push(Change::Post(Self::system(
                 &SystemEvent::OwnershipTransferred {
@@ -314,7 +325,7 @@ impl ChatService {
         }
         changes.push(Change::DeleteIfEmpty);
         let applied = self.store().apply(id, None, &changes).await?;
-        self.announce(id, &applied, vec![frames::left(caller)]).await;
+        self.announce(id, &applied, Vec::new()).await;
         Ok(())
     }
 
@@ -332,6 +343,8 @@ impl ChatService {
         }
         let event = SystemEvent::OwnershipTransferred { from_user_id: caller, to_user_id: to, departure: false };
         let changes = [
+            Change::Require { user_id: caller, role: Some(Role::Owner) },
+            Change::Require { user_id: to, role: None },
             Change::SetRole { user_id: caller, role: Role::Admin },
             Change::SetRole { user_id: to, role: Role::Owner },
             Change::Post(Self::system(&event, caller)),

@@ -48,8 +48,11 @@ impl ChatService {
         }
         self.require_active_users("user_id", &[user_id]).await?;
         let event = SystemEvent::ParticipantAdded { user_id, added_by_id: caller };
-        let changes =
-            [Change::AddParticipant { user_id, role: Some(role) }, Change::Post(Self::system(&event, caller))];
+        let changes = [
+            Change::Require { user_id: caller, role: Some(access.role()) },
+            Change::AddParticipant { user_id, role: Some(role) },
+            Change::Post(Self::system(&event, caller)),
+        ];
         let applied = self.store().apply(id, None, &changes).await?;
         self.announce(id, &applied, vec![frames::joined(user_id)]).await;
         let row = applied.participants.first().ok_or_else(|| ServiceError::internal("participant not returned"))?;
@@ -81,7 +84,12 @@ impl ChatService {
         let old_role = target.role();
         if old_role != role {
             let event = SystemEvent::RoleChanged { user_id, old_role, new_role: role, changed_by_id: caller };
-            let changes = [Change::SetRole { user_id, role }, Change::Post(Self::system(&event, caller))];
+            let changes = [
+                Change::Require { user_id: caller, role: Some(Role::Owner) },
+                Change::Require { user_id, role: Some(old_role) },
+                Change::SetRole { user_id, role },
+                Change::Post(Self::system(&event, caller)),
+            ];
             let applied = self.store().apply(id, None, &changes).await?;
             self.announce(id, &applied, Vec::new()).await;
         }
@@ -103,9 +111,14 @@ impl ChatService {
             return Err(permission_denied());
         }
         let event = SystemEvent::ParticipantRemoved { user_id, removed_by_id: caller, left: false };
-        let changes = [Change::EndParticipation { user_id }, Change::Post(Self::system(&event, caller))];
+        let changes = [
+            Change::Require { user_id: caller, role: Some(access.role()) },
+            Change::Require { user_id, role: Some(target.role()) },
+            Change::EndParticipation { user_id },
+            Change::Post(Self::system(&event, caller)),
+        ];
         let applied = self.store().apply(id, None, &changes).await?;
-        self.announce(id, &applied, vec![frames::left(user_id)]).await;
+        self.announce(id, &applied, Vec::new()).await;
         Ok(())
     }
 }

@@ -66,6 +66,10 @@ impl NotifyService {
         let Some(device) = self.store().device(device_id).await.map_err(Attempt::Retry)? else {
             return Err(Attempt::Abandon("device removed".into()));
         };
+        // A token registered again by another account moved to it: this user's pushes stop there.
+        if device.user_id != delivery.recipient_id {
+            return Err(Attempt::Abandon("device moved to another account".into()));
+        }
         let Some(sender) = self.sender(&device.platform) else {
             return Err(Attempt::Abandon(format!("no push sender configured for {}", device.platform)));
         };

@@ -199,7 +199,11 @@ impl NotifyService {
             self.publish(request.recipient, &frames).await;
         }
         for delivery_id in stored.pending {
-            self.ctx().jobs().enqueue(DELIVER_JOB, &delivery::DeliverJob { delivery_id }).await?;
+            // Stored already: a queue hiccup leaves the delivery pending, and the retry round
+            // picks it up; the caller is not told of a failure that was not one.
+            if let Err(err) = self.ctx().jobs().enqueue(DELIVER_JOB, &delivery::DeliverJob { delivery_id }).await {
+                tracing::warn!(error = %err, %delivery_id, "delivery not queued; the retry round will");
+            }
         }
         Ok(notification)
     }
