@@ -223,9 +223,10 @@ impl ChatStore {
         let result: Result<Applied, ApplyError> = with_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
             let mut applied = Applied::default();
-            if create.is_none() {
-                // Every change of a conversation locks its row first: one order of locks, and
-                // the checks below see the last committed change.
+            if create.is_none() && !matches!(changes.first(), Some(Change::Post(_))) {
+                // Every change of a conversation locks its row first (a message's sequence
+                // number does so itself): one order of locks, and the checks below see the
+                // last committed change.
                 let locked = sqlx::query("UPDATE chat_conversations SET updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                     .bind(id).bind(now).execute(&mut *tx).await?;
                 if locked.rows_affected() == 0 {
@@ -303,16 +304,20 @@ impl ChatStore {
                             Some((event, data)) => (Some(*event), Some(Json(data.clone()))),
                             None => (None, None),
                         };
+                        // A sender must (still) be an active participant, checked under the lock.
                         let sql = sqlx::AssertSqlSafe(format!(
                             "INSERT INTO chat_messages (id, conversation_id, seq, sender_id, content, message_type, \
                              reply_to_id, attachment_url, system_event, system_data, created_at, actor_id) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {MESSAGE_COLUMNS}"
+                             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE $4 IS NULL OR EXISTS \
+                             (SELECT 1 FROM chat_participants WHERE conversation_id = $2 AND user_id = $4 AND left_at IS NULL) \
+                             RETURNING {MESSAGE_COLUMNS}"
                         ));
                         let row = sqlx::query_as::<_, MessageRow>(sql)
                             .bind(Uuid::now_v7()).bind(id).bind(seq).bind(message.sender_id).bind(&message.content)
                             .bind(message.message_type).bind(message.reply_to_id).bind(&message.attachment_url)
                             .bind(event).bind(data).bind(now).bind(message.actor_id)
-                            .fetch_one(&mut *tx).await?;
+                            .fetch_optional(&mut *tx).await?
+                            .ok_or(ApplyError::Sql(sqlx::Error::RowNotFound))?;
                         if let Some(root) = message.reply_to_id {
                             sqlx::query("UPDATE chat_messages SET reply_count = reply_count + 1 WHERE id = $1")
                                 .bind(root).execute(&mut *tx).await?;
@@ -357,12 +362,7 @@ impl ChatStore {
     /// [`ChatStore::apply`].
     pub async fn post(&self, id: Uuid, message: &NewMessage) -> ServiceResult<MessageRow> {
         let Db::Postgres(pool) = &self.db else {
-            let mut changes = Vec::with_capacity(2);
-            if let Some(sender) = message.sender_id {
-                changes.push(Change::Require { user_id: sender, role: None });
-            }
-            changes.push(Change::Post(message.clone()));
-            let applied = self.apply(id, None, &changes).await?;
+            let applied = self.apply(id, None, &[Change::Post(message.clone())]).await?;
             return applied.messages.into_iter().next().ok_or_else(|| ServiceError::internal("message not returned"));
         };
         let (event, data) = match &message.system {

@@ -517,3 +517,32 @@ async fn a_client_that_answers_no_heartbeat_is_dropped_and_a_live_one_is_kept() 
     live.send_json(&json!({"type": "ping"})).await;
     assert_eq!(next_of_type(&mut live, "pong").await["type"], "pong");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_event_was_lost_is_read_back_and_delivered_in_order() {
+    let db = TestDatabase::create().await;
+    let app = start(&db).await;
+    let alice = app.register("alice@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let id = id_of(&app.conversation(&alice, "Gaps", &[&bob]).await);
+    let mut bobs = app.ws_ready(&id, &bob).await;
+
+    // Stored without its event (as when a publish is lost), then one posted normally.
+    let store = saas_chat::ChatService::get(app.context()).store().clone();
+    let lost = saas_chat::store::NewMessage {
+        sender_id: Some(alice.id.parse().unwrap()),
+        actor_id: Some(alice.id.parse().unwrap()),
+        content: "stored quietly".into(),
+        message_type: "text",
+        reply_to_id: None,
+        attachment_url: None,
+        system: None,
+    };
+    store.post(id.parse().unwrap(), &lost).await.unwrap();
+    app.send(&alice, &id, "posted normally").await;
+
+    let first = next_user_message(&mut bobs).await;
+    let second = next_user_message(&mut bobs).await;
+    assert_eq!(first["message"]["content"], "stored quietly", "the gap is filled from the database first");
+    assert_eq!(second["message"]["content"], "posted normally");
+}

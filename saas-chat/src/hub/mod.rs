@@ -25,6 +25,7 @@ use saas_core::pubsub::{RecvError, Subscription};
 use saas_core::{AppContext, ServiceResult};
 
 use crate::events::{Envelope, Header, frames, topic};
+use crate::models::MessageRow;
 use crate::store::ChatStore;
 
 /// How long an early message waits for the ones before it before they are read from the database.
@@ -294,21 +295,33 @@ fn deliver_messages(room: &Room, released: Vec<Sequenced>) {
     }
 }
 
-/// Reads messages `from..to` from the database into the sequencer.
+impl Sequencer {
+    /// Takes the messages `from..to` read from the database, gives up on any still missing
+    /// below `to`, and returns every frame now deliverable, in order.
+    fn fill(&mut self, rows: &[MessageRow], to: i64) -> Vec<Sequenced> {
+        let mut released = Vec::new();
+        for row in rows {
+            let envelope = frames::message_new(&row.to_api(), row.seq, None);
+            if let Ok(frame) = Utf8Bytes::try_from(envelope.frame) {
+                released.extend(self.accept(row.seq, (frame, envelope.header.cut)));
+            }
+        }
+        self.skip_to(to);
+        released.extend(self.release());
+        released
+    }
+}
+
+/// Reads messages `from..to` from the database; returns the frames now deliverable.
 async fn fill_from_database(
     store: &ChatStore,
     conversation: Uuid,
     order: &mut Sequencer,
     from: i64,
     to: i64,
-) -> ServiceResult<()> {
-    for row in store.messages_between(conversation, from, to).await? {
-        let envelope = frames::message_new(&row.to_api(), row.seq, None);
-        if let Ok(frame) = Utf8Bytes::try_from(envelope.frame) {
-            order.accept(row.seq, (frame, envelope.header.cut));
-        }
-    }
-    Ok(())
+) -> ServiceResult<Vec<Sequenced>> {
+    let rows = store.messages_between(conversation, from, to).await?;
+    Ok(order.fill(&rows, to))
 }
 
 async fn run_room(
@@ -339,9 +352,9 @@ async fn run_room(
                 Err(RecvError::Lagged(_)) => {
                     if let (Some(next), Ok(last)) = (order.next, store.last_seq(conversation).await)
                         && last >= next
-                        && fill_from_database(&store, conversation, &mut order, next, last + 1).await.is_ok()
+                        && let Ok(released) = fill_from_database(&store, conversation, &mut order, next, last + 1).await
                     {
-                        deliver_messages(&room, order.release());
+                        deliver_messages(&room, released);
                     }
                     recheck_members(&store, conversation, &room).await;
                 }
@@ -355,10 +368,7 @@ async fn run_room(
             _ = async { if let Some(at) = deadline { tokio::time::sleep_until(at).await } else { std::future::pending::<()>().await } } => {
                 let Some((from, to)) = order.gap() else { continue };
                 match fill_from_database(&store, conversation, &mut order, from, to).await {
-                    Ok(()) => {
-                        order.skip_to(to);
-                        deliver_messages(&room, order.release());
-                    }
+                    Ok(released) => deliver_messages(&room, released),
                     Err(err) => {
                         tracing::warn!(error = %err, %conversation, "chat gap not filled; retrying");
                         order.deadline = Some(Instant::now() + GAP_WAIT);
@@ -437,6 +447,43 @@ mod tests {
         let other = &mut ends[1].0;
         assert!(matches!(other.try_recv(), Ok(Outbound::Frame(f)) if f == frame(1)));
         assert!(matches!(other.try_recv(), Ok(Outbound::Frame(f)) if f == frame(2)));
+    }
+
+    fn row(seq: i64) -> MessageRow {
+        MessageRow {
+            id: Uuid::from_u128(seq as u128),
+            conversation_id: Uuid::nil(),
+            seq,
+            sender_id: None,
+            content: format!("m{seq}"),
+            message_type: "text".into(),
+            reply_to_id: None,
+            reply_count: 0,
+            attachment_url: None,
+            system_event: None,
+            system_data: None,
+            created_at: chrono::Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn messages_read_back_from_the_database_are_all_delivered_in_order() {
+        let mut order = Sequencer { next: Some(1), early: BTreeMap::new(), deadline: None };
+        assert_eq!(order.accept(1, message(1)).len(), 1);
+        assert!(order.accept(4, message(4)).is_empty(), "4 waits for 2 and 3");
+        let released = order.fill(&[row(2), row(3)], 4);
+        let contents: Vec<String> = released
+            .iter()
+            .map(|(frame, _)| {
+                let value: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap_or_default();
+                value["message"]["content"].as_str().map(str::to_owned).unwrap_or_else(|| frame.to_string())
+            })
+            .collect();
+        assert_eq!(contents, vec!["m2", "m3", "4"], "the read-back messages, then the one that waited");
+        assert_eq!(order.next, Some(5));
+        assert!(order.deadline.is_none());
     }
 
     #[test]
