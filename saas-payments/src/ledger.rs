@@ -1,0 +1,266 @@
+//! The double-entry ledger: accounts, postings, balances.
+//!
+//! A posting moves a positive amount from a debit account to a credit account; a balance is
+//! credits − debits, kept on the account's row and moved in the posting's transaction, so it
+//! reads in constant time at any ledger size. Every posting has a unique idempotency key:
+//! recording it twice is a no-op. Only `external_stripe` may go negative; any other account
+//! refuses an overdraft (409 `payments.insufficient_funds`) and the whole batch is undone.
+//! Entries are never updated or deleted (the database refuses it); refunds and reversals
+//! post new entries.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use saas_core::{Db, ServiceError, ServiceResult, ValidationErrors, with_pool};
+
+/// The kinds of ledger account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountType {
+    /// Money at Stripe, outside the platform's books (may go negative).
+    ExternalStripe,
+    /// Money the platform holds for others.
+    PlatformEscrow,
+    /// The platform's fees.
+    PlatformRevenue,
+    /// What the platform owes one user.
+    UserBalance,
+}
+
+impl AccountType {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExternalStripe => "external_stripe",
+            Self::PlatformEscrow => "platform_escrow",
+            Self::PlatformRevenue => "platform_revenue",
+            Self::UserBalance => "user_balance",
+        }
+    }
+}
+
+/// One ledger account: a type, a currency (ISO 4217, lower case) and, for user balances,
+/// the user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Account {
+    /// Its type.
+    pub kind: AccountType,
+    /// The user of a `user_balance`.
+    pub user_id: Option<Uuid>,
+    /// Its currency.
+    pub currency: String,
+}
+
+impl Account {
+    fn platform(kind: AccountType, currency: &str) -> Self {
+        Self { kind, user_id: None, currency: currency.trim().to_ascii_lowercase() }
+    }
+
+    /// Money at Stripe.
+    pub fn stripe(currency: &str) -> Self {
+        Self::platform(AccountType::ExternalStripe, currency)
+    }
+
+    /// The platform's escrow.
+    pub fn escrow(currency: &str) -> Self {
+        Self::platform(AccountType::PlatformEscrow, currency)
+    }
+
+    /// The platform's revenue.
+    pub fn revenue(currency: &str) -> Self {
+        Self::platform(AccountType::PlatformRevenue, currency)
+    }
+
+    /// A user's balance.
+    pub fn user(user_id: Uuid, currency: &str) -> Self {
+        Self { kind: AccountType::UserBalance, user_id: Some(user_id), currency: currency.trim().to_ascii_lowercase() }
+    }
+
+    /// The account's key: `platform_escrow:usd`, `user_balance:{id}:usd`.
+    pub fn key(&self) -> String {
+        match self.user_id {
+            Some(user) => format!("{}:{user}:{}", self.kind.as_str(), self.currency),
+            None => format!("{}:{}", self.kind.as_str(), self.currency),
+        }
+    }
+
+    /// Whether its balance may fall below zero.
+    pub fn may_go_negative(&self) -> bool {
+        self.kind == AccountType::ExternalStripe
+    }
+}
+
+/// A movement of `amount_cents` from `debit` to `credit`, recorded once per key.
+#[derive(Debug, Clone)]
+pub struct Posting {
+    /// The account the money leaves.
+    pub debit: Account,
+    /// The account the money reaches.
+    pub credit: Account,
+    /// A positive amount in minor units.
+    pub amount_cents: i64,
+    /// Unique per movement (`payment:{id}:fee`): a second recording is a no-op.
+    pub idempotency_key: String,
+    /// What it is, for people.
+    pub description: String,
+}
+
+impl Posting {
+    /// A posting of `amount_cents` from `debit` to `credit` under `key`.
+    pub fn new(debit: Account, credit: Account, amount_cents: i64, key: impl Into<String>) -> Self {
+        let idempotency_key = key.into();
+        Self { description: idempotency_key.clone(), debit, credit, amount_cents, idempotency_key }
+    }
+
+    /// Sets the description.
+    pub fn described(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    fn check(&self, errors: &mut ValidationErrors) {
+        if self.amount_cents <= 0 {
+            errors.add("amount_cents", format!("{}: the amount must be positive.", self.idempotency_key));
+        }
+        if self.debit.currency != self.credit.currency {
+            errors.add("currency", format!("{}: both accounts must be in one currency.", self.idempotency_key));
+        }
+        if self.debit == self.credit {
+            errors.add("account", format!("{}: an entry needs two accounts.", self.idempotency_key));
+        }
+        if self.idempotency_key.trim().is_empty() {
+            errors.add("idempotency_key", "Every posting needs an idempotency key.");
+        }
+    }
+}
+
+/// Why a batch of postings was undone.
+enum PostError {
+    Overdraft(String),
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for PostError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Sql(err)
+    }
+}
+
+/// The ledger tables.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    db: Db,
+}
+
+impl Ledger {
+    /// The ledger on `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Records postings in one transaction; returns, for each, whether it was recorded now
+    /// (`false`: its key was recorded before, nothing moved). An overdraft undoes the batch.
+    pub async fn post(&self, postings: &[Posting]) -> ServiceResult<Vec<bool>> {
+        let mut errors = ValidationErrors::default();
+        for posting in postings {
+            posting.check(&mut errors);
+        }
+        if !errors.is_empty() {
+            return Err(errors.into_error());
+        }
+        let mut accounts: Vec<&Account> = postings.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
+        accounts.sort_by_key(|account| account.key());
+        accounts.dedup_by_key(|account| account.key());
+        let keys: Vec<String> = accounts.iter().map(|account| account.key()).collect();
+        let postgres = matches!(self.db, Db::Postgres(_));
+        let now = Utc::now();
+        let result: Result<Vec<bool>, PostError> = with_pool!(&self.db, pool => async {
+            let mut tx = pool.begin().await?;
+            for account in &accounts {
+                sqlx::query(
+                    "INSERT INTO payments_ledger_accounts (account_key, account_type, user_id, currency, balance_cents, \
+                     may_go_negative, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
+                     ON CONFLICT (account_key) DO NOTHING")
+                    .bind(account.key()).bind(account.kind.as_str()).bind(account.user_id).bind(&account.currency)
+                    .bind(account.may_go_negative()).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            if postgres {
+                // One lock order for every batch: no two batches wait on each other in a circle.
+                for key in &keys {
+                    sqlx::query("SELECT 1 FROM payments_ledger_accounts WHERE account_key = $1 FOR UPDATE")
+                        .bind(key).execute(&mut *tx).await?;
+                }
+            }
+            let mut recorded = Vec::with_capacity(postings.len());
+            for posting in postings {
+                let inserted = sqlx::query(
+                    "INSERT INTO payments_ledger_entries (id, idempotency_key, debit_account, credit_account, amount_cents, \
+                     currency, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (idempotency_key) DO NOTHING")
+                    .bind(Uuid::now_v7()).bind(&posting.idempotency_key).bind(posting.debit.key())
+                    .bind(posting.credit.key()).bind(posting.amount_cents).bind(&posting.debit.currency)
+                    .bind(&posting.description).bind(now)
+                    .execute(&mut *tx).await?;
+                if inserted.rows_affected() == 0 {
+                    recorded.push(false);
+                    continue;
+                }
+                let debited = sqlx::query(
+                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents - $2, updated_at = $3 \
+                     WHERE account_key = $1 AND (may_go_negative OR balance_cents >= $2)")
+                    .bind(posting.debit.key()).bind(posting.amount_cents).bind(now)
+                    .execute(&mut *tx).await?;
+                if debited.rows_affected() == 0 {
+                    return Err(PostError::Overdraft(posting.debit.key()));
+                }
+                sqlx::query(
+                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents + $2, updated_at = $3 \
+                     WHERE account_key = $1")
+                    .bind(posting.credit.key()).bind(posting.amount_cents).bind(now)
+                    .execute(&mut *tx).await?;
+                recorded.push(true);
+            }
+            tx.commit().await?;
+            Ok(recorded)
+        }.await);
+        result.map_err(|err| match err {
+            PostError::Overdraft(account) => {
+                ServiceError::conflict("payments.insufficient_funds", "The account does not hold enough funds.")
+                    .with_detail("account", account)
+            }
+            PostError::Sql(err) => err.into(),
+        })
+    }
+
+    /// An account's balance (credits − debits); 0 for an account with no entries.
+    pub async fn balance(&self, account: &Account) -> ServiceResult<i64> {
+        let balance: Option<i64> = with_pool!(&self.db, pool => sqlx::query_scalar(
+            "SELECT balance_cents FROM payments_ledger_accounts WHERE account_key = $1")
+            .bind(account.key()).fetch_optional(pool).await)?;
+        Ok(balance.unwrap_or(0))
+    }
+
+    /// A user's balances: `(currency, cents)` by currency.
+    pub async fn user_balances(&self, user_id: Uuid) -> ServiceResult<Vec<(String, i64)>> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, (String, i64)>(
+            "SELECT currency, balance_cents FROM payments_ledger_accounts \
+             WHERE account_type = 'user_balance' AND user_id = $1 ORDER BY currency")
+            .bind(user_id).fetch_all(pool).await)?)
+    }
+
+    /// The sum of every account's balance, by currency: zero in a balanced ledger.
+    pub async fn totals(&self) -> ServiceResult<Vec<(String, i64)>> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, (String, i64)>(
+            "SELECT currency, CAST(SUM(balance_cents) AS BIGINT) FROM payments_ledger_accounts \
+             GROUP BY currency ORDER BY currency")
+            .fetch_all(pool).await)?)
+    }
+
+    /// How many entries the ledger holds.
+    pub async fn entry_count(&self) -> ServiceResult<i64> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM payments_ledger_entries")
+            .fetch_one(pool).await)?)
+    }
+}
