@@ -27,9 +27,22 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(WsMessage::Close(Some(frame)))).await;
 }
 
-async fn unread_frame(service: &NotifyService, user: uuid::Uuid) -> Option<String> {
-    let count = service.unread_count(user).await.ok()?;
-    Some(json!({"type": "unread_count", "count": count}).to_string())
+/// The current count as a frame, with its version.
+async fn unread_frame(service: &NotifyService, user: uuid::Uuid) -> Option<(String, i64)> {
+    let (count, version) = service.store().unread_with_version(user).await.ok()?;
+    Some((json!({"type": "unread_count", "count": count, "version": version}).to_string(), version))
+}
+
+/// The version of an `unread_count` frame.
+fn count_version(frame: &str) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Count<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: &'a str,
+        version: Option<i64>,
+    }
+    let count: Count<'_> = serde_json::from_str(frame).ok()?;
+    if count.kind == "unread_count" { count.version } else { None }
 }
 
 /// Serves a socket until it closes.
@@ -46,10 +59,14 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
     };
     // Subscribed before the count is read: no change falls between the two.
     let mut subscription = ctx.pubsub().subscribe(&topic(user));
-    if let Some(frame) = unread_frame(&service, user).await
-        && !send(&mut socket, frame).await
-    {
-        return;
+    // Counts can be published out of order (two changes committing close together): the
+    // socket forwards a count only when it is newer than the last one it sent.
+    let mut count_seen = 0;
+    if let Some((frame, version)) = unread_frame(&service, user).await {
+        count_seen = version;
+        if !send(&mut socket, frame).await {
+            return;
+        }
     }
     let heartbeat_every =
         Duration::from_secs(ctx.config().var_or("CHAT_HEARTBEAT_SECONDS", 30u64).unwrap_or(30).max(1));
@@ -63,6 +80,12 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
                     let Ok(text) = std::str::from_utf8(&payload) else { continue };
                     let mut gone = false;
                     for frame in text.lines() {
+                        if let Some(version) = count_version(frame) {
+                            if version <= count_seen {
+                                continue;
+                            }
+                            count_seen = version;
+                        }
                         if !send(&mut socket, frame.to_owned()).await {
                             gone = true;
                             break;
@@ -74,10 +97,13 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
                 }
                 // Frames were dropped: the count at least is brought up to date.
                 Err(RecvError::Lagged(_)) => {
-                    if let Some(frame) = unread_frame(&service, user).await
-                        && !send(&mut socket, frame).await
+                    if let Some((frame, version)) = unread_frame(&service, user).await
+                        && version > count_seen
                     {
-                        break None;
+                        count_seen = version;
+                        if !send(&mut socket, frame).await {
+                            break None;
+                        }
                     }
                 }
                 Err(RecvError::Closed) => break Some((1012, "service restarting")),

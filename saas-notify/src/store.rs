@@ -47,8 +47,8 @@ pub struct NewNotification<'a> {
 /// What storing a notification gave.
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
-    /// The recipient's unread count afterwards (when stored in the inbox).
-    pub unread: Option<i64>,
+    /// The recipient's unread count and its version afterwards (when stored in the inbox).
+    pub unread: Option<(i64, i64)>,
     /// The deliveries jobs must carry out.
     pub pending: Vec<Uuid>,
 }
@@ -138,14 +138,15 @@ impl NotifyStore {
         let row = new.row;
         let channels = &new.channels;
         if let Db::Postgres(pool) = &self.db {
-            let stored = sqlx::query_as::<_, (Option<i64>, Option<Vec<Uuid>>)>(
+            let stored = sqlx::query_as::<_, (Option<i64>, Option<i64>, Option<Vec<Uuid>>)>(
                 "WITH n AS (\
                    INSERT INTO notify_notifications (id, recipient_id, type_id, title, body, data, actor_id, source_type, \
                    source_id, is_read, created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10 WHERE $11 \
                    RETURNING id), \
                  c AS (\
-                   INSERT INTO notify_unread_counts (user_id, unread) SELECT $2, 1 WHERE $11 \
-                   ON CONFLICT (user_id) DO UPDATE SET unread = notify_unread_counts.unread + 1 RETURNING unread), \
+                   INSERT INTO notify_unread_counts (user_id, unread, version) SELECT $2, 1, 1 WHERE $11 \
+                   ON CONFLICT (user_id) DO UPDATE SET unread = notify_unread_counts.unread + 1, \
+                   version = notify_unread_counts.version + 1 RETURNING unread, version), \
                  d AS (\
                    INSERT INTO notify_deliveries (id, notification_id, recipient_id, type_key, channel, device_id, title, \
                    body, data, status, attempts, created_at, updated_at) \
@@ -155,7 +156,8 @@ impl NotifyStore {
                      UNION ALL SELECT 'email', NULL, 'pending', 0 WHERE $14 \
                      UNION ALL SELECT 'push', dv.id, 'pending', 0 FROM notify_devices dv WHERE dv.user_id = $2 AND $15\
                    ) ch RETURNING id, status) \
-                 SELECT (SELECT unread FROM c), (SELECT array_agg(id) FROM d WHERE status = 'pending')",
+                 SELECT (SELECT unread FROM c), (SELECT version FROM c), \
+                 (SELECT array_agg(id) FROM d WHERE status = 'pending')",
             )
             .bind(row.id)
             .bind(row.recipient_id)
@@ -174,7 +176,8 @@ impl NotifyStore {
             .bind(channels.push)
             .fetch_one(pool)
             .await?;
-            return Ok(Stored { unread: stored.0, pending: stored.1.unwrap_or_default() });
+            let unread = stored.0.zip(stored.1);
+            return Ok(Stored { unread, pending: stored.2.unwrap_or_default() });
         }
         let result: Result<Stored, sqlx::Error> = with_pool!(&self.db, pool => async {
             // Read before the transaction: on SQLite a transaction that reads and then writes
@@ -188,9 +191,10 @@ impl NotifyStore {
             let mut tx = pool.begin().await?;
             let mut unread = None;
             if channels.in_app {
-                unread = Some(sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO notify_unread_counts (user_id, unread) VALUES ($1, 1) \
-                     ON CONFLICT (user_id) DO UPDATE SET unread = notify_unread_counts.unread + 1 RETURNING unread")
+                unread = Some(sqlx::query_as::<_, (i64, i64)>(
+                    "INSERT INTO notify_unread_counts (user_id, unread, version) VALUES ($1, 1, 1) \
+                     ON CONFLICT (user_id) DO UPDATE SET unread = notify_unread_counts.unread + 1, \
+                     version = notify_unread_counts.version + 1 RETURNING unread, version")
                     .bind(row.recipient_id).fetch_one(&mut *tx).await?);
                 sqlx::query(
                     "INSERT INTO notify_notifications (id, recipient_id, type_id, title, body, data, actor_id, \
@@ -263,7 +267,8 @@ impl NotifyStore {
                                     WHERE id = $1 AND recipient_id = $2 AND NOT is_read")
                 .bind(id).bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected();
             if done > 0 {
-                sqlx::query("UPDATE notify_unread_counts SET unread = CASE WHEN unread > 0 THEN unread - 1 ELSE 0 END \
+                sqlx::query("UPDATE notify_unread_counts SET unread = CASE WHEN unread > 0 THEN unread - 1 ELSE 0 END, \
+                             version = version + 1 \
                              WHERE user_id = $1")
                     .bind(user_id).execute(&mut *tx).await?;
             }
@@ -282,7 +287,8 @@ impl NotifyStore {
                                     WHERE recipient_id = $1 AND NOT is_read")
                 .bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected();
             if done > 0 {
-                sqlx::query("UPDATE notify_unread_counts SET unread = CASE WHEN unread > $2 THEN unread - $2 ELSE 0 END \
+                sqlx::query("UPDATE notify_unread_counts SET unread = CASE WHEN unread > $2 THEN unread - $2 ELSE 0 END, \
+                             version = version + 1 \
                              WHERE user_id = $1")
                     .bind(user_id).bind(done as i64).execute(&mut *tx).await?;
             }
@@ -290,6 +296,14 @@ impl NotifyStore {
             Ok(done)
         }.await);
         Ok(marked?)
+    }
+
+    /// The unread count of `user_id` with its version (moved by every change of the count,
+    /// so sockets can drop a count that reaches them after a newer one).
+    pub async fn unread_with_version(&self, user_id: Uuid) -> ServiceResult<(i64, i64)> {
+        let row: Option<(i64, i64)> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT unread, version FROM notify_unread_counts WHERE user_id = $1").bind(user_id).fetch_optional(pool).await)?;
+        Ok(row.unwrap_or((0, 0)))
     }
 
     /// The unread count of `user_id`.

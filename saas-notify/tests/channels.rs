@@ -9,6 +9,13 @@ use saas_core::testing::{TestDatabase, WsEvent};
 use serde_json::json;
 use support::{start, start_node};
 
+/// Asserts an `unread_count` frame with `count`.
+fn assert_count(frame: &serde_json::Value, count: i64) {
+    assert_eq!(frame["type"], "unread_count", "{frame}");
+    assert_eq!(frame["count"], count, "{frame}");
+    assert!(frame["version"].is_i64(), "{frame}");
+}
+
 #[tokio::test]
 async fn preferences_list_every_type_and_switch_channels_off() {
     let db = TestDatabase::create().await;
@@ -124,7 +131,7 @@ async fn sockets_get_new_notifications_and_the_count() {
     let ann = app.register("ann@example.com").await;
     let bob = app.register("bob@example.com").await;
     let mut socket = app.socket(&ann).await;
-    assert_eq!(socket.next_json().await, json!({"type": "unread_count", "count": 0}));
+    assert_count(&socket.next_json().await, 0);
     let mut bobs = app.socket(&bob).await;
     assert_eq!(bobs.next_json().await["type"], "unread_count");
 
@@ -133,15 +140,15 @@ async fn sockets_get_new_notifications_and_the_count() {
     assert_eq!(frame["type"], "notification.new");
     assert_eq!(frame["notification"]["id"], note["id"]);
     assert_eq!(frame["notification"]["title"], "Hello socket");
-    assert_eq!(socket.next_json().await, json!({"type": "unread_count", "count": 1}));
+    assert_count(&socket.next_json().await, 1);
     let id = note["id"].as_str().unwrap();
     app.post_as(&ann, &format!("/api/v1/notifications/{id}/read/"), &json!({})).await.assert_status(200);
-    assert_eq!(socket.next_json().await, json!({"type": "unread_count", "count": 0}));
+    assert_count(&socket.next_json().await, 0);
     assert!(bobs.next_within(Duration::from_millis(300)).await.is_none(), "bob hears nothing of ann's");
 
     // A type without the websocket channel updates the count only.
     app.service().notify(ann.uuid, "welcome", json!({})).await.unwrap();
-    assert_eq!(socket.next_json().await, json!({"type": "unread_count", "count": 1}));
+    assert_count(&socket.next_json().await, 1);
 
     socket.send_json(&json!({"type": "ping"})).await;
     assert_eq!(socket.next_json().await, json!({"type": "pong"}));
@@ -164,4 +171,22 @@ async fn a_notification_sent_on_one_node_reaches_a_socket_on_another() {
     let frame = socket.next_json().await;
     assert_eq!(frame["type"], "notification.new");
     assert_eq!(frame["notification"]["id"], note["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_that_arrives_after_a_newer_one_is_not_shown() {
+    let db = TestDatabase::create().await;
+    let app = start(&db).await;
+    let ann = app.register("ann@example.com").await;
+    let mut socket = app.socket(&ann).await;
+    assert_count(&socket.next_json().await, 0);
+    let topic = format!("notify:{}", ann.id);
+    let pubsub = app.context().pubsub();
+    // Two changes published in the other order than they were committed.
+    let newer = json!({"type": "unread_count", "count": 9, "version": 5}).to_string();
+    let older = json!({"type": "unread_count", "count": 7, "version": 3}).to_string();
+    pubsub.publish(&topic, newer.into()).await.unwrap();
+    pubsub.publish(&topic, older.into()).await.unwrap();
+    assert_count(&socket.next_json().await, 9);
+    assert!(socket.next_within(Duration::from_millis(300)).await.is_none(), "the older count is dropped");
 }

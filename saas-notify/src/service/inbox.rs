@@ -72,8 +72,8 @@ impl NotifyService {
     }
 
     async fn publish_unread(&self, user: Uuid) -> ServiceResult<()> {
-        let count = self.unread_count(user).await?;
-        self.publish(user, &[json!({"type": "unread_count", "count": count})]).await;
+        let (count, version) = self.store().unread_with_version(user).await?;
+        self.publish(user, &[json!({"type": "unread_count", "count": count, "version": version})]).await;
         Ok(())
     }
 

@@ -189,8 +189,8 @@ impl NotifyService {
         };
         let stored = self.store().store(&NewNotification { row: &row, type_id: kind.id, channels }).await?;
         let notification = in_app.then(|| row.to_api());
-        if let (Some(notification), Some(unread)) = (&notification, stored.unread) {
-            let count = json!({"type": "unread_count", "count": unread});
+        if let (Some(notification), Some((unread, version))) = (&notification, stored.unread) {
+            let count = json!({"type": "unread_count", "count": unread, "version": version});
             let frames = if channels.websocket {
                 vec![json!({"type": "notification.new", "notification": notification}), count]
             } else {

@@ -1,0 +1,1 @@
+ALTER TABLE notify_unread_counts ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
