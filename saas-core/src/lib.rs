@@ -27,6 +27,7 @@ pub mod module;
 pub mod pubsub;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod websocket;
 
 pub use app::{App, SaasApp, SaasAppBuilder, ServeOptions};
 pub use config::Config;

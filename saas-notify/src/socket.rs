@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message as WsMessage, WebSocket};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -20,11 +20,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn send(socket: &mut WebSocket, text: String) -> bool {
     matches!(tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Text(text.into()))).await, Ok(Ok(())))
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-    let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(WsMessage::Close(Some(frame)))).await;
 }
 
 /// The current count as a frame, with its version.
@@ -52,10 +47,10 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
         None => None,
     };
     let Some(user) = user else {
-        return close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
+        return saas_core::websocket::close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
     };
     let Ok(service) = NotifyService::get(&ctx) else {
-        return close(&mut socket, 1011, "notifications unavailable").await;
+        return saas_core::websocket::close(&mut socket, 1011, "notifications unavailable").await;
     };
     // Subscribed before the count is read: no change falls between the two.
     let mut subscription = ctx.pubsub().subscribe(&topic(user));
@@ -138,6 +133,6 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
         }
     };
     if let Some((code, reason)) = ending {
-        close(&mut socket, code, reason).await;
+        saas_core::websocket::close(&mut socket, code, reason).await;
     }
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,11 +61,6 @@ async fn send_batch(socket: &mut WebSocket, batch: Vec<Utf8Bytes>, timeout: Dura
     matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-    let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(WsMessage::Close(Some(frame)))).await;
-}
-
 /// Serves a socket until it closes. `token` is the access JWT from `?token=` or the
 /// `Authorization` header.
 pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<String>, mut socket: WebSocket) {
@@ -74,13 +69,13 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
         None => None,
     };
     let Some(user) = user else {
-        return close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
+        return saas_core::websocket::close(&mut socket, CLOSE_UNAUTHENTICATED, "not authenticated").await;
     };
     let Ok(conversation) = Uuid::parse_str(&conversation) else {
-        return close(&mut socket, CLOSE_NOT_PARTICIPANT, "not a participant").await;
+        return saas_core::websocket::close(&mut socket, CLOSE_NOT_PARTICIPANT, "not a participant").await;
     };
     let Ok(hub) = Hub::get(&ctx) else {
-        return close(&mut socket, 1011, "hub unavailable").await;
+        return saas_core::websocket::close(&mut socket, 1011, "hub unavailable").await;
     };
     let service = ChatService::get(&ctx);
     // Joined before the check: a removal committed after the check still reaches this socket.
@@ -89,11 +84,11 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
         Ok(Some(_)) => {}
         Ok(None) => {
             hub.leave(conversation, membership.id);
-            return close(&mut socket, CLOSE_NOT_PARTICIPANT, "not a participant").await;
+            return saas_core::websocket::close(&mut socket, CLOSE_NOT_PARTICIPANT, "not a participant").await;
         }
         Err(_) => {
             hub.leave(conversation, membership.id);
-            return close(&mut socket, 1011, "database unavailable").await;
+            return saas_core::websocket::close(&mut socket, 1011, "database unavailable").await;
         }
     }
     membership.ready().await;
@@ -204,7 +199,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
         presence::clear(&ctx, conversation, user).await;
     }
     if let Some((code, reason)) = ending {
-        close(&mut socket, code, reason).await;
+        saas_core::websocket::close(&mut socket, code, reason).await;
     }
 }
 
