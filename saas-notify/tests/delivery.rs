@@ -9,16 +9,21 @@ use serde_json::json;
 use support::push::{ApnsAnswer, FakeApns, FakeFcm, FcmAnswer};
 use support::{NotifyApp, User, eventually, start_with};
 
-async fn app_with_push(db: &TestDatabase, fcm: &FakeFcm, apns: &FakeApns, dir: &std::path::Path) -> NotifyApp {
+/// An app whose push senders point at the fakes; `worker: false` leaves the jobs to the test.
+async fn push_app(db: &TestDatabase, fcm: &FakeFcm, apns: &FakeApns, dir: &std::path::Path, worker: bool) -> NotifyApp {
     let mut vars = fcm.config_vars(dir);
     vars.extend(apns.config_vars(dir));
     start_with(db, move |mut builder| {
         for (name, value) in vars {
             builder = builder.var(&name, value);
         }
-        builder
+        builder.background(worker, worker)
     })
     .await
+}
+
+async fn app_with_push(db: &TestDatabase, fcm: &FakeFcm, apns: &FakeApns, dir: &std::path::Path) -> NotifyApp {
+    push_app(db, fcm, apns, dir, true).await
 }
 
 async fn device(app: &NotifyApp, user: &User, platform: &str, token: &str) -> String {
@@ -145,16 +150,8 @@ async fn old_read_notifications_are_purged_and_failed_deliveries_requeued() {
 async fn failed_deliveries_are_found_again_by_the_retry_round() {
     let db = TestDatabase::create().await;
     let (fcm, apns, dir) = (FakeFcm::start().await, FakeApns::start().await, tempfile::tempdir().unwrap());
-    let mut vars = fcm.config_vars(dir.path());
-    vars.extend(apns.config_vars(dir.path()));
     // No worker: the test plays the job runner.
-    let app = start_with(&db, move |mut builder| {
-        for (name, value) in vars {
-            builder = builder.var(&name, value);
-        }
-        builder.background(false, false)
-    })
-    .await;
+    let app = push_app(&db, &fcm, &apns, dir.path(), false).await;
     let ann = app.register("ann@example.com").await;
     device(&app, &ann, "fcm", "flaky").await;
     fcm.fail_with("flaky", FcmAnswer::ServerError { times: 1 });
@@ -189,15 +186,7 @@ async fn failed_deliveries_are_found_again_by_the_retry_round() {
 async fn a_push_waiting_for_a_device_that_changed_hands_is_not_sent() {
     let db = TestDatabase::create().await;
     let (fcm, apns, dir) = (FakeFcm::start().await, FakeApns::start().await, tempfile::tempdir().unwrap());
-    let mut vars = fcm.config_vars(dir.path());
-    vars.extend(apns.config_vars(dir.path()));
-    let app = start_with(&db, move |mut builder| {
-        for (name, value) in vars {
-            builder = builder.var(&name, value);
-        }
-        builder.background(false, false)
-    })
-    .await;
+    let app = push_app(&db, &fcm, &apns, dir.path(), false).await;
     let ann = app.register("ann@example.com").await;
     let bob = app.register("bob@example.com").await;
     device(&app, &ann, "fcm", "shared-phone").await;

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::{SinkExt, StreamExt, stream};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -30,9 +29,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
+use saas_bench::{TokenPair, expect_created, http_base, http_client, percentile_ms, register, round, ws_base};
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-const PASSWORD: &str = "bench-password-123";
 /// Sequence numbers above this are not ours (bounds the duplicate-detection bitmaps).
 const MAX_SEQ: u32 = 1 << 24;
 
@@ -149,76 +149,12 @@ fn main() -> ExitCode {
 // HTTP set-up (registration, conversation) and connecting
 
 #[derive(Deserialize)]
-struct TokenPair {
-    access: String,
-    user: UserRef,
-}
-
-#[derive(Deserialize)]
-struct UserRef {
-    id: String,
-}
-
-#[derive(Deserialize)]
 struct Created {
     id: String,
 }
 
-/// `http://host:port` (a `ws://` form is accepted too), without a trailing slash.
-fn http_base(node: &str) -> String {
-    let node = node.trim_end_matches('/');
-    if let Some(rest) = node.strip_prefix("ws://") {
-        format!("http://{rest}")
-    } else if let Some(rest) = node.strip_prefix("wss://") {
-        format!("https://{rest}")
-    } else {
-        node.to_owned()
-    }
-}
-
-/// `ws://host:port`, without a trailing slash.
-fn ws_base(node: &str) -> String {
-    let node = node.trim_end_matches('/');
-    if let Some(rest) = node.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if let Some(rest) = node.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else {
-        node.to_owned()
-    }
-}
-
 fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
-}
-
-fn http_client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|err| format!("cannot build an HTTP client: {err}"))
-}
-
-/// The body of a 201 answer, or an error naming the step, the status and the body.
-async fn expect_created<T: DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, String> {
-    let status = resp.status();
-    let body = resp.text().await.map_err(|err| format!("{what}: reading the answer: {err}"))?;
-    let short: String = body.chars().take(300).collect();
-    if status != reqwest::StatusCode::CREATED {
-        return Err(format!("{what}: HTTP {status}: {short}"));
-    }
-    serde_json::from_str(&body).map_err(|err| format!("{what}: unexpected answer ({err}): {short}"))
-}
-
-async fn register(http: &reqwest::Client, base: &str, email: &str) -> Result<TokenPair, String> {
-    let what = format!("registration of {email}");
-    let resp = http
-        .post(format!("{base}/api/v1/auth/registration/"))
-        .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .map_err(|err| format!("{what}: {err}"))?;
-    expect_created(resp, &what).await
 }
 
 async fn create_group(
@@ -517,20 +453,6 @@ struct FanoutReport {
     max_ms: f64,
     disconnects: usize,
     error_frames: u64,
-}
-
-/// Nearest-rank percentile of sorted microseconds, in milliseconds.
-fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
-}
-
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
 }
 
 async fn fanout(args: FanoutArgs) -> Result<(), String> {

@@ -33,12 +33,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 use uuid::Uuid;
 
+use saas_bench::{TokenPair, http_base, http_client, percentile_ms, register, round, ws_base};
 use saas_core::{AppContext, Config};
 use saas_notify::{NotifyModule, NotifyService};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-const PASSWORD: &str = "bench-password-123";
 const TYPE_KEY: &str = "new_message";
 
 #[derive(Parser)]
@@ -134,44 +134,6 @@ fn main() -> ExitCode {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP set-up and sockets
-
-#[derive(Deserialize)]
-struct TokenPair {
-    access: String,
-    user: UserRef,
-}
-
-#[derive(Deserialize)]
-struct UserRef {
-    id: Uuid,
-}
-
-fn http_base(node: &str) -> String {
-    let node = node.trim_end_matches('/');
-    if let Some(rest) = node.strip_prefix("ws://") { format!("http://{rest}") } else { node.to_owned() }
-}
-
-fn ws_base(node: &str) -> String {
-    let node = node.trim_end_matches('/');
-    if let Some(rest) = node.strip_prefix("http://") { format!("ws://{rest}") } else { node.to_owned() }
-}
-
-async fn register(http: &reqwest::Client, base: &str, email: &str) -> Result<TokenPair, String> {
-    let what = format!("registration of {email}");
-    let resp = http
-        .post(format!("{base}/api/v1/auth/registration/"))
-        .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .map_err(|err| format!("{what}: {err}"))?;
-    let status = resp.status();
-    let body = resp.text().await.map_err(|err| format!("{what}: reading the answer: {err}"))?;
-    let short: String = body.chars().take(300).collect();
-    if status != reqwest::StatusCode::CREATED {
-        return Err(format!("{what}: HTTP {status}: {short}"));
-    }
-    serde_json::from_str(&body).map_err(|err| format!("{what}: unexpected answer ({err}): {short}"))
-}
 
 /// Frames of `ws/notifications/`: only the fields we need, borrowed from the text.
 #[derive(Deserialize)]
@@ -337,20 +299,6 @@ struct ThroughputReport {
     disconnects: usize,
 }
 
-/// Nearest-rank percentile of sorted microseconds, in milliseconds.
-fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
-}
-
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
-}
-
 async fn throughput(args: ThroughputArgs) -> Result<(), String> {
     if args.users == 0 || args.concurrency == 0 || args.seconds == 0 {
         return Err("--users, --concurrency and --seconds must be positive".into());
@@ -370,10 +318,7 @@ async fn throughput(args: ThroughputArgs) -> Result<(), String> {
     let service = NotifyService::new(&ctx, Vec::new());
 
     // The receiving side: K registered users, one socket each on the server.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|err| format!("cannot build an HTTP client: {err}"))?;
+    let http = http_client()?;
     let base = http_base(&args.node);
     let run = Uuid::new_v4().simple().to_string()[..12].to_owned();
     let (http_ref, base_ref, run_ref) = (&http, &base, &run);
@@ -390,7 +335,11 @@ async fn throughput(args: ThroughputArgs) -> Result<(), String> {
         .collect()
         .await;
     let sockets: Vec<Ws> = sockets.into_iter().collect::<Result<_, _>>()?;
-    let users: Arc<Vec<Uuid>> = Arc::new(registered.iter().map(|u| u.user.id).collect());
+    let users: Vec<Uuid> = registered
+        .iter()
+        .map(|u| u.user.id.parse().map_err(|err| format!("a user id that is not a UUID: {err}")))
+        .collect::<Result<_, String>>()?;
+    let users: Arc<Vec<Uuid>> = Arc::new(users);
 
     // Warm-up: one call per user, untimed (type lookups, pool connections, plans).
     let shared = Arc::new(Shared { base: Instant::now(), delivered: AtomicU64::new(0) });

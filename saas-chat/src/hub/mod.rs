@@ -138,11 +138,6 @@ impl Hub {
         &self.settings
     }
 
-    /// Sockets open on this node.
-    pub fn connection_count(&self) -> usize {
-        lock(&self.rooms).values().map(|room| lock(&room.connections).len()).sum()
-    }
-
     /// Whether `user` has a socket open on `conversation` on this node.
     pub fn is_connected(&self, conversation: Uuid, user: Uuid) -> bool {
         lock(&self.rooms).get(&conversation).is_some_and(|room| lock(&room.connections).iter().any(|c| c.user == user))
