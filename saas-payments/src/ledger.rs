@@ -8,7 +8,6 @@
 //! Entries are never updated or deleted (the database refuses it); refunds and reversals
 //! post new entries.
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -136,7 +135,7 @@ impl Posting {
 }
 
 /// Why a batch of postings was undone.
-enum PostError {
+pub(crate) enum PostError {
     Overdraft(String),
     Sql(sqlx::Error),
 }
@@ -146,6 +145,86 @@ impl From<sqlx::Error> for PostError {
         Self::Sql(err)
     }
 }
+
+impl From<PostError> for ServiceError {
+    fn from(err: PostError) -> Self {
+        match err {
+            PostError::Overdraft(account) => {
+                ServiceError::conflict("payments.insufficient_funds", "The account does not hold enough funds.")
+                    .with_detail("account", account)
+            }
+            PostError::Sql(err) => err.into(),
+        }
+    }
+}
+
+/// Checks a batch before it is recorded.
+pub(crate) fn check_postings(postings: &[Posting]) -> ServiceResult<()> {
+    let mut errors = ValidationErrors::default();
+    for posting in postings {
+        posting.check(&mut errors);
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.into_error()) }
+}
+
+/// The accounts of a batch, each once, in key order: the one lock order of every batch.
+pub(crate) fn batch_accounts(postings: &[Posting]) -> Vec<&Account> {
+    let mut accounts: Vec<&Account> = postings.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
+    accounts.sort_by_key(|account| account.key());
+    accounts.dedup_by_key(|account| account.key());
+    accounts
+}
+
+/// Records checked `$postings` inside the open transaction `$tx` (whose first statement
+/// already wrote, on SQLite); evaluates to `Result<Vec<bool>, PostError>`. Each account is
+/// created on first use and locked (the upsert takes its row lock) in key order, so racing
+/// batches never wait on each other in a circle.
+macro_rules! post_in_tx {
+    ($tx:expr, $postings:expr) => {
+        async {
+            let postings: &[$crate::ledger::Posting] = $postings;
+            let now = ::chrono::Utc::now();
+            for account in $crate::ledger::batch_accounts(postings) {
+                ::sqlx::query(
+                    "INSERT INTO payments_ledger_accounts (account_key, account_type, user_id, currency, balance_cents, \
+                     may_go_negative, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
+                     ON CONFLICT (account_key) DO UPDATE SET updated_at = EXCLUDED.updated_at")
+                    .bind(account.key()).bind(account.kind.as_str()).bind(account.user_id).bind(&account.currency)
+                    .bind(account.may_go_negative()).bind(now)
+                    .execute(&mut *$tx).await?;
+            }
+            let mut recorded = Vec::with_capacity(postings.len());
+            for posting in postings {
+                let inserted = ::sqlx::query(
+                    "INSERT INTO payments_ledger_entries (id, idempotency_key, debit_account, credit_account, amount_cents, \
+                     currency, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (idempotency_key) DO NOTHING")
+                    .bind(::uuid::Uuid::now_v7()).bind(&posting.idempotency_key).bind(posting.debit.key())
+                    .bind(posting.credit.key()).bind(posting.amount_cents).bind(&posting.debit.currency)
+                    .bind(&posting.description).bind(now)
+                    .execute(&mut *$tx).await?;
+                if inserted.rows_affected() == 0 {
+                    recorded.push(false);
+                    continue;
+                }
+                let debited = ::sqlx::query(
+                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents - $2 \
+                     WHERE account_key = $1 AND (may_go_negative OR balance_cents >= $2)")
+                    .bind(posting.debit.key()).bind(posting.amount_cents)
+                    .execute(&mut *$tx).await?;
+                if debited.rows_affected() == 0 {
+                    return Err($crate::ledger::PostError::Overdraft(posting.debit.key()));
+                }
+                ::sqlx::query("UPDATE payments_ledger_accounts SET balance_cents = balance_cents + $2 WHERE account_key = $1")
+                    .bind(posting.credit.key()).bind(posting.amount_cents)
+                    .execute(&mut *$tx).await?;
+                recorded.push(true);
+            }
+            Ok::<Vec<bool>, $crate::ledger::PostError>(recorded)
+        }
+    };
+}
+pub(crate) use post_in_tx;
 
 /// The ledger tables.
 #[derive(Clone, Debug)]
@@ -162,76 +241,14 @@ impl Ledger {
     /// Records postings in one transaction; returns, for each, whether it was recorded now
     /// (`false`: its key was recorded before, nothing moved). An overdraft undoes the batch.
     pub async fn post(&self, postings: &[Posting]) -> ServiceResult<Vec<bool>> {
-        let mut errors = ValidationErrors::default();
-        for posting in postings {
-            posting.check(&mut errors);
-        }
-        if !errors.is_empty() {
-            return Err(errors.into_error());
-        }
-        let mut accounts: Vec<&Account> = postings.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
-        accounts.sort_by_key(|account| account.key());
-        accounts.dedup_by_key(|account| account.key());
-        let keys: Vec<String> = accounts.iter().map(|account| account.key()).collect();
-        let postgres = matches!(self.db, Db::Postgres(_));
-        let now = Utc::now();
+        check_postings(postings)?;
         let result: Result<Vec<bool>, PostError> = with_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
-            for account in &accounts {
-                sqlx::query(
-                    "INSERT INTO payments_ledger_accounts (account_key, account_type, user_id, currency, balance_cents, \
-                     may_go_negative, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
-                     ON CONFLICT (account_key) DO NOTHING")
-                    .bind(account.key()).bind(account.kind.as_str()).bind(account.user_id).bind(&account.currency)
-                    .bind(account.may_go_negative()).bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            if postgres {
-                // One lock order for every batch: no two batches wait on each other in a circle.
-                for key in &keys {
-                    sqlx::query("SELECT 1 FROM payments_ledger_accounts WHERE account_key = $1 FOR UPDATE")
-                        .bind(key).execute(&mut *tx).await?;
-                }
-            }
-            let mut recorded = Vec::with_capacity(postings.len());
-            for posting in postings {
-                let inserted = sqlx::query(
-                    "INSERT INTO payments_ledger_entries (id, idempotency_key, debit_account, credit_account, amount_cents, \
-                     currency, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (idempotency_key) DO NOTHING")
-                    .bind(Uuid::now_v7()).bind(&posting.idempotency_key).bind(posting.debit.key())
-                    .bind(posting.credit.key()).bind(posting.amount_cents).bind(&posting.debit.currency)
-                    .bind(&posting.description).bind(now)
-                    .execute(&mut *tx).await?;
-                if inserted.rows_affected() == 0 {
-                    recorded.push(false);
-                    continue;
-                }
-                let debited = sqlx::query(
-                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents - $2, updated_at = $3 \
-                     WHERE account_key = $1 AND (may_go_negative OR balance_cents >= $2)")
-                    .bind(posting.debit.key()).bind(posting.amount_cents).bind(now)
-                    .execute(&mut *tx).await?;
-                if debited.rows_affected() == 0 {
-                    return Err(PostError::Overdraft(posting.debit.key()));
-                }
-                sqlx::query(
-                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents + $2, updated_at = $3 \
-                     WHERE account_key = $1")
-                    .bind(posting.credit.key()).bind(posting.amount_cents).bind(now)
-                    .execute(&mut *tx).await?;
-                recorded.push(true);
-            }
+            let recorded = post_in_tx!(tx, postings).await?;
             tx.commit().await?;
             Ok(recorded)
         }.await);
-        result.map_err(|err| match err {
-            PostError::Overdraft(account) => {
-                ServiceError::conflict("payments.insufficient_funds", "The account does not hold enough funds.")
-                    .with_detail("account", account)
-            }
-            PostError::Sql(err) => err.into(),
-        })
+        Ok(result?)
     }
 
     /// An account's balance (credits − debits); 0 for an account with no entries.

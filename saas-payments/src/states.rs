@@ -36,6 +36,14 @@ macro_rules! named_enum {
             }
         }
 
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                Self::parse(&text).ok_or_else(|| format!("unknown {} {text:?}", stringify!($name)))
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -292,10 +300,12 @@ named_enum!(
 );
 
 impl OnboardingStatus {
-    /// The status an `account.updated` event implies: a disabled reason → rejected; nothing
-    /// currently or past due → complete; else in progress.
+    /// The status an `account.updated` event implies: a rejection (`rejected.*`, `listed`) →
+    /// rejected; nothing currently or past due → complete; else in progress.
     pub fn from_requirements(disabled_reason: Option<&str>, currently_due: usize, past_due: usize) -> Self {
-        if disabled_reason.is_some_and(|reason| !reason.is_empty()) {
+        // Stripe disables every new account with `requirements.past_due` until onboarding is
+        // done; only a `rejected.*` reason (or `listed`) is a rejection.
+        if disabled_reason.is_some_and(|reason| reason.starts_with("rejected") || reason == "listed") {
             Self::Rejected
         } else if currently_due == 0 && past_due == 0 {
             Self::Complete

@@ -1,5 +1,6 @@
 //! The reference server's composition: every module of the SDK, and the wiring between
-//! them (a chat message notifies participants who are not connected).
+//! them (a chat message notifies participants who are not connected; payment events
+//! notify the payer or payee).
 
 use std::sync::Arc;
 
@@ -10,6 +11,8 @@ use saas_auth::AuthModule;
 use saas_chat::{ChatEvents, ChatModule, MessagePosted};
 use saas_core::{AppContext, SaasAppBuilder};
 use saas_notify::{NotificationRequest, NotifyModule, NotifyService};
+use saas_payments::{Order, PaymentEvents, PaymentsModule, Refund};
+use saas_toolkit::money::{Currency, Money};
 
 /// Adds every module, wired together, to `builder`.
 pub fn compose(builder: SaasAppBuilder) -> SaasAppBuilder {
@@ -17,6 +20,7 @@ pub fn compose(builder: SaasAppBuilder) -> SaasAppBuilder {
         .module(AuthModule::default())
         .module(ChatModule::default().events(Arc::new(NotifyOfflineParticipants)))
         .module(NotifyModule::default())
+        .module(PaymentsModule::default().events(NotifyPaymentParties))
 }
 
 /// Sends `new_message` notifications to the participants of a conversation who have no
@@ -56,5 +60,46 @@ impl ChatEvents for NotifyOfflineParticipants {
                 tracing::warn!(error = %err, %recipient, "new message notification not sent");
             }
         }
+    }
+}
+
+/// Sends the payment notifications: `payment_succeeded` to the payer, `funds_released` to
+/// the payee, `refund_issued` to the payer.
+pub struct NotifyPaymentParties;
+
+impl NotifyPaymentParties {
+    async fn send(ctx: &AppContext, recipient: uuid::Uuid, key: &str, order: &Order, amount_cents: i64) {
+        let notify = match NotifyService::get(ctx) {
+            Ok(notify) => notify,
+            Err(err) => return tracing::warn!(error = %err, "notifications unavailable"),
+        };
+        let amount = match Currency::parse(&order.currency) {
+            Ok(currency) => Money::new(amount_cents, currency).to_string(),
+            Err(_) => format!("{amount_cents} {}", order.currency),
+        };
+        let request = NotificationRequest::new(recipient, key, json!({"amount": amount}))
+            .source("payments.order", order.id)
+            .data(json!({"order_id": order.id}));
+        if let Err(err) = notify.send(request).await {
+            tracing::warn!(error = %err, %recipient, key, "payment notification not sent");
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentEvents for NotifyPaymentParties {
+    async fn payment_succeeded(&self, ctx: &AppContext, order: &Order) {
+        Self::send(ctx, order.payer_id, "payment_succeeded", order, order.amount_cents).await;
+    }
+
+    async fn funds_released(&self, ctx: &AppContext, order: &Order) {
+        if let Some(payee) = order.payee_id {
+            let amount = order.amount_cents - order.platform_fee_cents - order.refunded_cents;
+            Self::send(ctx, payee, "funds_released", order, amount).await;
+        }
+    }
+
+    async fn refund_issued(&self, ctx: &AppContext, order: &Order, refund: &Refund) {
+        Self::send(ctx, order.payer_id, "refund_issued", order, refund.amount_cents).await;
     }
 }
