@@ -120,20 +120,18 @@ pub trait PaymentStrategy: Send + Sync + 'static {
 
     /// The postings that take `amount_cents` of refund `refund_id` back from whoever was
     /// credited, into escrow, before the refund leaves escrow for Stripe. By default: from
-    /// the payee, once the order was settled or released to them.
+    /// the payee once the order was settled or released to them, or from platform revenue
+    /// when it had no payee (its rest went there); nothing while funds are held.
     fn refund_takeback(&self, order: &Order, refund_id: Uuid, amount_cents: i64) -> Vec<Posting> {
-        match order.payee_id {
-            Some(payee) if order.state != OrderState::Held => vec![
-                Posting::new(
-                    Account::user(payee, &order.currency),
-                    Account::escrow(&order.currency),
-                    amount_cents,
-                    format!("refund:{refund_id}:payee"),
-                )
-                .described("Refund taken back from the payee"),
-            ],
-            _ => Vec::new(),
+        if order.state == OrderState::Held {
+            return Vec::new();
         }
+        let currency = &order.currency;
+        let (from, key) = match order.payee_id {
+            Some(payee) => (Account::user(payee, currency), format!("refund:{refund_id}:payee")),
+            None => (Account::revenue(currency), format!("refund:{refund_id}:revenue")),
+        };
+        vec![Posting::new(from, Account::escrow(currency), amount_cents, key).described("Refund taken back")]
     }
 }
 

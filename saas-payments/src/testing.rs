@@ -111,6 +111,35 @@ pub fn stripe_signature(secret: &str, payload: &str, timestamp: i64) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Posts `event` to the app's webhook endpoint (`/api/v1/payments/webhooks/stripe/`),
+/// signed now with [`FakeStripe::WEBHOOK_SECRET`], as Stripe would deliver it.
+pub async fn deliver_event(app: &saas_core::testing::TestApp, event: &Value) -> saas_core::testing::TestResponse {
+    let payload = event.to_string();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    app.request(Method::POST, "/api/v1/payments/webhooks/stripe/")
+        .header("content-type", "application/json")
+        .header("stripe-signature", &stripe_signature(FakeStripe::WEBHOOK_SECRET, &payload, now))
+        .body(payload)
+        .send()
+        .await
+}
+
+/// Waits (at most ten seconds) until the app's job worker has processed `event` (stored
+/// as `processed` or `ignored`) and returns its stored record; panics otherwise.
+pub async fn wait_processed(app: &saas_core::testing::TestApp, event: &Value) -> crate::models::WebhookEvent {
+    let id = event["id"].as_str().expect("an event id");
+    let service = crate::PaymentsService::get(app.context()).expect("the payments module is mounted");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stored = service.webhook_event(id).await.expect("read the event");
+        if let Some(stored) = stored.filter(|e| e.state == "processed" || e.state == "ignored") {
+            return stored;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "event {id} was not processed in time");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 impl FakeStripe {
     /// The secret key the fake accepts (`STRIPE_SECRET_KEY`).
     pub const SECRET_KEY: &'static str = "sk_test_fake";

@@ -292,9 +292,9 @@ impl PaymentsService {
         let period = format!("{:04}-{:02}", today.year(), today.month());
         let minimum = self.policy().minimum_payout_cents.max(1);
         let due: Vec<(Uuid, String, i64)> = with_pool!(self.db(), pool => sqlx::query_as(
-            "SELECT a.user_id, a.currency, a.balance_cents - COALESCE((SELECT SUM(p.amount_cents) FROM payment_payouts p \
+            "SELECT a.user_id, a.currency, a.balance_cents - COALESCE((SELECT CAST(SUM(p.amount_cents) AS BIGINT) FROM payment_payouts p \
              WHERE p.payee_id = a.user_id AND p.currency = a.currency AND p.state IN ('pending', 'scheduled', 'processing')), 0) \
-             FROM payment_ledger_accounts a WHERE a.account_type = 'user_balance' AND a.balance_cents >= $1")
+             FROM payments_ledger_accounts a WHERE a.account_type = 'user_balance' AND a.balance_cents >= $1")
             .bind(minimum).fetch_all(pool).await)?;
         let now = now();
         let mut created = 0;

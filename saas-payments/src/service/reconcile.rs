@@ -99,8 +99,14 @@ impl PaymentsService {
             match &payout.stripe_transfer_id {
                 Some(transfer) => match self.stripe().retrieve_transfer(transfer).await {
                     Ok(info) if !info.reversed && info.amount_cents == payout.amount_cents => {
-                        self.payout_paid(payout.id, &actor).await?;
-                        report.healed += 1;
+                        match self.payout_paid(payout.id, &actor).await {
+                            Ok(_) => report.healed += 1,
+                            Err(err) => {
+                                let id = payout.id.to_string();
+                                report.flagged +=
+                                    usize::from(self.flag("payout", &id, "completion_failed", &err.to_string()).await?);
+                            }
+                        }
                     }
                     Ok(info) => {
                         let detail =
@@ -125,7 +131,7 @@ impl PaymentsService {
         }
         let subscriptions: Vec<Uuid> = with_pool!(self.db(), pool => sqlx::query_scalar(
             "SELECT id FROM payment_subscriptions WHERE state <> 'cancelled' AND stripe_subscription_id IS NOT NULL \
-             AND updated_at >= $1 LIMIT 1000")
+             AND updated_at >= $1 ORDER BY updated_at LIMIT 1000")
             .bind(since).fetch_all(pool).await)?;
         for id in subscriptions {
             report.checked += 1;

@@ -71,7 +71,9 @@ impl PaymentsService {
                 return Err(ServiceError::invalid_field("amount_cents", format!("At most {refundable} can be refunded.")));
             }
             if matches!(order.state, OrderState::Released | OrderState::Settled | OrderState::PartiallyRefunded) {
-                let payout: Option<Payout> = sqlx::query_as("SELECT * FROM payment_payouts WHERE order_id = $1")
+                // Locks the payout's row: a payout being executed at this moment waits or is seen.
+                let payout: Option<Payout> = sqlx::query_as(
+                    "UPDATE payment_payouts SET updated_at = updated_at WHERE order_id = $1 RETURNING *")
                     .bind(id).fetch_optional(&mut *tx).await?;
                 if let Some(payout) = payout {
                     match payout.state {
@@ -93,6 +95,20 @@ impl PaymentsService {
             }
             let takeback = strategy.refund_takeback(&order, refund_id, amount);
             check_postings(&takeback)?;
+            // A user's balance promised to an open payout cannot be taken back.
+            for posting in takeback.iter().filter(|p| p.debit.user_id.is_some()) {
+                let available: Option<i64> = sqlx::query_scalar(
+                    "SELECT a.balance_cents - COALESCE((SELECT CAST(SUM(p.amount_cents) AS BIGINT) FROM payment_payouts p \
+                     WHERE p.payee_id = a.user_id AND p.currency = a.currency \
+                     AND p.state IN ('pending', 'scheduled', 'processing')), 0) \
+                     FROM payments_ledger_accounts a WHERE a.account_key = $1")
+                    .bind(posting.debit.key()).fetch_optional(&mut *tx).await?;
+                if available.unwrap_or(0) < posting.amount_cents {
+                    return Err(ServiceError::conflict("payments.insufficient_funds",
+                        "The payee's balance no longer holds this amount (it is paid out or promised to a payout).")
+                        .with_detail("account", posting.debit.key()));
+                }
+            }
             let refund: Refund = sqlx::query_as(
                 "INSERT INTO payment_refunds (id, order_id, amount_cents, reason, state, requested_by, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, 'requested', $5, $6, $6) RETURNING *")
