@@ -95,13 +95,15 @@ impl Drop for TestDatabase {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
-            runtime.block_on(async move {
+            // Bounded: a database that cannot be dropped now is left behind, never a stuck test.
+            let drop_database = async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                     let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
                     admin.close().await;
                 }
-            });
+            };
+            let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(30), drop_database).await });
         });
         let _ = dropper.join();
     }

@@ -1,11 +1,12 @@
 //! The reference server's wiring between modules: a chat message notifies the participants
-//! who have no socket open on the conversation — on SQLite, or PostgreSQL with
-//! SAAS_TEST_DATABASE_URL.
+//! who have no socket open on the conversation; payment events notify the payer and the
+//! payee — on SQLite, or PostgreSQL with SAAS_TEST_DATABASE_URL.
 
 use std::time::Duration;
 
 use reqwest::Method;
 use saas_core::testing::{TestApp, TestDatabase};
+use saas_payments::testing::{FakeStripe, deliver_event, wait_processed};
 use serde_json::{Value, json};
 
 async fn register(app: &TestApp, email: &str) -> (String, String) {
@@ -17,9 +18,26 @@ async fn register(app: &TestApp, email: &str) -> (String, String) {
 }
 
 async fn notifications(app: &TestApp, access: &str) -> Vec<Value> {
-    let response = app.request(Method::GET, "/api/v1/notifications/?type=new_message").bearer(access).send().await;
+    notifications_of(app, access, "new_message").await
+}
+
+async fn notifications_of(app: &TestApp, access: &str, kind: &str) -> Vec<Value> {
+    let response = app.request(Method::GET, &format!("/api/v1/notifications/?type={kind}")).bearer(access).send().await;
     response.assert_status(200);
     response.json()["results"].as_array().unwrap().clone()
+}
+
+/// Waits (≤ 5 s) for the `kind` notifications of a user.
+async fn await_notifications(app: &TestApp, access: &str, kind: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = notifications_of(app, access, kind).await;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,18 +69,57 @@ async fn a_chat_message_notifies_participants_without_an_open_socket() {
         .await
         .assert_status(201);
 
-    let mut found = Vec::new();
-    for _ in 0..100 {
-        found = notifications(&app, &bob).await;
-        if !found.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let found = await_notifications(&app, &bob, "new_message").await;
     assert_eq!(found.len(), 1, "bob is notified once");
     assert_eq!(found[0]["title"], "New message from ann@example.com");
     assert_eq!(found[0]["body"], "Standup in five minutes");
     assert_eq!(found[0]["data"]["conversation_id"], id);
     assert!(notifications(&app, &carol).await.is_empty(), "carol saw it on her socket");
     assert!(notifications(&app, &ann).await.is_empty(), "the sender is not notified");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escrow_payment_events_notify_the_payer_and_the_payee() {
+    let db = TestDatabase::create().await;
+    let stripe = FakeStripe::start().await;
+    let app = TestApp::builder()
+        .customize(saas_server::compose)
+        .var("AUTH_RATE_LIMIT_PER_MINUTE", "100000")
+        .var("STRIPE_SECRET_KEY", FakeStripe::SECRET_KEY)
+        .var("STRIPE_WEBHOOK_SECRET", FakeStripe::WEBHOOK_SECRET)
+        .var("STRIPE_API_BASE", stripe.url())
+        .start(&db)
+        .await;
+    let (_, payer) = register(&app, "payer@example.com").await;
+    let (payee_id, payee) = register(&app, "payee@example.com").await;
+    let order = app
+        .request(Method::POST, "/api/v1/payments/orders/")
+        .bearer(&payer)
+        .json(&json!({"strategy_type": "escrow", "amount_cents": 10_000, "payee_id": payee_id}))
+        .send()
+        .await;
+    order.assert_status(201);
+    let id = order.json()["id"].as_str().unwrap().to_owned();
+    let payments = saas_payments::PaymentsService::get(app.context()).unwrap();
+    let stored = payments.order(id.parse().unwrap()).await.unwrap().expect("the order");
+    let event = stripe.succeed_payment_intent(&stored.stripe_payment_intent_id.expect("a payment intent"));
+    deliver_event(&app, &event).await.assert_status(200);
+    wait_processed(&app, &event).await;
+
+    let paid = await_notifications(&app, &payer, "payment_succeeded").await;
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0]["body"], "Your payment of 100.00 USD succeeded.");
+
+    app.request(Method::POST, &format!("/api/v1/payments/orders/{id}/release/"))
+        .bearer(&payer)
+        .send()
+        .await
+        .assert_status(200);
+    let released = await_notifications(&app, &payee, "funds_released").await;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0]["body"], "85.00 USD was released to you.");
+    assert!(
+        notifications_of(&app, &payee, "payment_succeeded").await.is_empty(),
+        "only the payer hears of the payment"
+    );
 }

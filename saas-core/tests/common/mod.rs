@@ -77,7 +77,10 @@ where
 {
     let deadline = ::tokio::time::Instant::now() + timeout;
     loop {
-        if check().await {
+        // A check that never answers counts as a failed poll, never as a stuck test.
+        let remaining =
+            deadline.saturating_duration_since(::tokio::time::Instant::now()).max(Duration::from_millis(100));
+        if ::tokio::time::timeout(remaining, check()).await.unwrap_or(false) {
             return true;
         }
         if ::tokio::time::Instant::now() >= deadline {

@@ -64,6 +64,13 @@ impl PaymentsService {
             minimum_payout_cents: config.var_or("MINIMUM_PAYOUT_AMOUNT_CENTS", 1000i64)?,
             frontend_url: config.var_or("FRONTEND_URL", "http://localhost:3000".to_owned())?,
         };
+        if policy.hold_days < 0 || policy.hold_days > policy.max_hold_days {
+            return Err(ServiceError::new(
+                saas_core::ErrorKind::Internal,
+                "config.invalid",
+                "ESCROW_DEFAULT_HOLD_DURATION_DAYS must be between 0 and ESCROW_MAX_HOLD_DURATION_DAYS.",
+            ));
+        }
         if policy.fee_percent > 100 {
             return Err(ServiceError::new(
                 saas_core::ErrorKind::Internal,
