@@ -8,7 +8,7 @@ use saas_payments::{Account, Ledger, PaymentsModule, Posting};
 use uuid::Uuid;
 
 async fn ledger(db: &TestDatabase) -> (TestApp, Ledger) {
-    let app = TestApp::builder().module(PaymentsModule).background(false, false).start(db).await;
+    let app = TestApp::builder().module(PaymentsModule::default()).background(false, false).start(db).await;
     let ledger = Ledger::new(app.context().db().clone());
     (app, ledger)
 }

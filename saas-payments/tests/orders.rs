@@ -5,20 +5,14 @@
 
 mod support;
 
-use saas_core::testing::TestDatabase;
-use serde_json::{Value, json};
-use support::expected_steps;
+use serde_json::json;
+use support::{expected_steps, id_of, paid_steps};
 
 const ORDERS: &str = "/api/v1/payments/orders/";
 
-fn id_of(order: &Value) -> String {
-    order["id"].as_str().expect("order id").to_owned()
-}
-
 #[tokio::test]
 async fn creating_a_direct_order_makes_a_payment_intent_and_waits_for_payment() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, _) = app.cast().await;
 
     let order = app.direct_order(&payer, Some(&payee), 10_000).await;
@@ -49,8 +43,7 @@ async fn creating_a_direct_order_makes_a_payment_intent_and_waits_for_payment() 
 
 #[tokio::test]
 async fn a_paid_direct_order_with_a_payee_settles_with_the_fee_to_revenue_and_the_rest_to_the_payee() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, _) = app.cast().await;
     let id = id_of(&app.direct_order(&payer, Some(&payee), 10_000).await);
 
@@ -69,21 +62,12 @@ async fn a_paid_direct_order_with_a_payee_settles_with_the_fee_to_revenue_and_th
     balance.assert_status(200);
     assert_eq!(balance.json(), json!({"balances": [{"currency": "usd", "available_cents": 8_500}]}));
 
-    assert_eq!(
-        app.history(&payer, &id).await,
-        expected_steps(&[
-            ("draft", "submit", "pending"),
-            ("pending", "process", "processing"),
-            ("processing", "capture", "captured"),
-            ("captured", "settle", "settled"),
-        ])
-    );
+    assert_eq!(app.history(&payer, &id).await, paid_steps(&[("captured", "settle", "settled")]));
 }
 
 #[tokio::test]
 async fn a_paid_direct_order_without_a_payee_is_all_revenue() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, _, _) = app.cast().await;
     let order = app.direct_order(&payer, None, 10_000).await;
     assert!(order["payee_id"].is_null());
@@ -99,8 +83,7 @@ async fn a_paid_direct_order_without_a_payee_is_all_revenue() {
 
 #[tokio::test]
 async fn fees_are_rounded_down() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, _) = app.cast().await;
     for (amount, fee) in [(9_999, 1_499), (100, 15), (1, 0)] {
         let order = app.direct_order(&payer, Some(&payee), amount).await;
@@ -110,8 +93,7 @@ async fn fees_are_rounded_down() {
 
 #[tokio::test]
 async fn invalid_orders_are_refused_with_the_field_at_fault() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, _, _) = app.cast().await;
 
     let cases = [
@@ -143,8 +125,7 @@ async fn invalid_orders_are_refused_with_the_field_at_fault() {
 
 #[tokio::test]
 async fn an_order_is_visible_to_its_payer_its_payee_and_staff_only() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, stranger) = app.cast().await;
     let staff = app.register_staff("staff@example.com").await;
     let id = id_of(&app.direct_order(&payer, Some(&payee), 2_500).await);
@@ -163,8 +144,7 @@ async fn an_order_is_visible_to_its_payer_its_payee_and_staff_only() {
 
 #[tokio::test]
 async fn orders_are_listed_newest_first_a_page_at_a_time() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, stranger) = app.cast().await;
     let mut created = Vec::new();
     for amount in [1_000, 2_000, 3_000] {
@@ -199,8 +179,7 @@ async fn orders_are_listed_newest_first_a_page_at_a_time() {
 
 #[tokio::test]
 async fn the_payer_cancels_a_pending_order_and_its_payment_intent() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, stranger) = app.cast().await;
     let id = id_of(&app.direct_order(&payer, Some(&payee), 4_000).await);
     let intent = app.payment_intent(&id).await;
@@ -226,8 +205,7 @@ async fn the_payer_cancels_a_pending_order_and_its_payment_intent() {
 
 #[tokio::test]
 async fn a_settled_order_cannot_be_cancelled() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, _) = app.cast().await;
     let id = id_of(&app.direct_order(&payer, Some(&payee), 4_000).await);
     app.pay(&id).await;
@@ -241,8 +219,7 @@ async fn a_settled_order_cannot_be_cancelled() {
 
 #[tokio::test]
 async fn a_failed_payment_is_retried_and_then_settles() {
-    let db = TestDatabase::create().await;
-    let app = support::start(&db).await;
+    let app = support::start().await;
     let (payer, payee, _) = app.cast().await;
     let id = id_of(&app.direct_order(&payer, Some(&payee), 10_000).await);
 

@@ -237,10 +237,14 @@ impl PaymentsService {
                 if order.refunded_cents + amount > amount_refunded {
                     return Ok(None);
                 }
-                let action = if order.refundable_cents() <= amount {
-                    OrderAction::RefundFull
+                // A partial refund of held funds keeps the rest held: it can still be released
+                // (or expire) and refunded later.
+                let actions = if order.refundable_cents() <= amount {
+                    vec![OrderAction::RefundFull]
+                } else if order.state == OrderState::Held {
+                    Vec::new()
                 } else {
-                    OrderAction::RefundPartial
+                    vec![OrderAction::RefundPartial]
                 };
                 let currency = &order.currency;
                 let reversal = Posting::new(
@@ -251,7 +255,7 @@ impl PaymentsService {
                 )
                 .described("Refund to the payer");
                 Ok(Some(OrderChange {
-                    actions: vec![action],
+                    actions,
                     refunded_cents: amount,
                     postings: vec![reversal],
                     complete_refund: Some(refund_id),

@@ -32,6 +32,8 @@ pub struct PayApp {
     pub fake: FakeStripe,
     /// Whether the job worker runs (otherwise events are processed in the test's task).
     worker: bool,
+    /// Dropped after the app.
+    _db: TestDatabase,
 }
 
 impl std::ops::Deref for PayApp {
@@ -55,19 +57,27 @@ pub fn builder(fake: &FakeStripe) -> TestAppBuilder {
         .background(true, false)
 }
 
-/// An app with the job worker on.
-pub async fn start(db: &TestDatabase) -> PayApp {
-    let fake = FakeStripe::start().await;
-    let app = builder(&fake).start(db).await;
-    PayApp { app, fake, worker: true }
+/// An app with the job worker on, on a database of its own.
+pub async fn start() -> PayApp {
+    start_with(true).await
 }
 
 /// An app without the job worker: every delivered event is processed before
 /// [`PayApp::deliver`] returns, and queued payouts run only when a test runs them.
-pub async fn start_without_worker(db: &TestDatabase) -> PayApp {
+pub async fn start_without_worker() -> PayApp {
+    start_with(false).await
+}
+
+async fn start_with(worker: bool) -> PayApp {
+    let db = TestDatabase::create().await;
     let fake = FakeStripe::start().await;
-    let app = builder(&fake).background(false, false).start(db).await;
-    PayApp { app, fake, worker: false }
+    let app = builder(&fake).background(worker, false).start(&db).await;
+    PayApp { app, fake, worker, _db: db }
+}
+
+/// The `id` of an API object.
+pub fn id_of(value: &Value) -> String {
+    value["id"].as_str().unwrap_or_else(|| panic!("no id in {value}")).to_owned()
 }
 
 /// The `Stripe-Signature` header of `payload` signed now with the app's webhook secret.
@@ -107,6 +117,17 @@ pub fn steps(history: &Value) -> Vec<(String, String, String)> {
 /// `steps` for literals.
 pub fn expected_steps(rows: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
     rows.iter().map(|(from, action, to)| ((*from).to_owned(), (*action).to_owned(), (*to).to_owned())).collect()
+}
+
+/// The steps of an order paid at the first attempt, then `then`.
+pub fn paid_steps(then: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    let mut rows = vec![
+        ("draft", "submit", "pending"),
+        ("pending", "process", "processing"),
+        ("processing", "capture", "captured"),
+    ];
+    rows.extend_from_slice(then);
+    expected_steps(&rows)
 }
 
 impl PayApp {
@@ -244,6 +265,22 @@ impl PayApp {
     /// An escrow order of `amount` to `payee`.
     pub async fn escrow_order(&self, payer: &User, payee: &User, amount: i64) -> Value {
         self.create_order(payer, json!({"strategy_type": "escrow", "amount_cents": amount, "payee_id": payee.id})).await
+    }
+
+    /// A direct order of 100.00 from `payer` to `payee`, paid and settled (payee +85.00).
+    pub async fn settled_order(&self, payer: &User, payee: &User) -> String {
+        let id = id_of(&self.direct_order(payer, Some(payee), 10_000).await);
+        self.pay(&id).await;
+        assert_eq!(self.state(&id).await, "settled");
+        id
+    }
+
+    /// An escrow order of 100.00 from `payer` to `payee`, paid and held.
+    pub async fn held_order(&self, payer: &User, payee: &User) -> String {
+        let id = id_of(&self.escrow_order(payer, payee, 10_000).await);
+        self.pay(&id).await;
+        assert_eq!(self.state(&id).await, "held");
+        id
     }
 
     /// The stored order.
