@@ -1,6 +1,7 @@
 //! The Stripe webhook receiver: the `Stripe-Signature` header is verified (HMAC-SHA256 of
 //! `{timestamp}.{body}`, five minutes' tolerance) before the body is parsed; each event is
-//! stored once by its id (a duplicate is a no-op) and processed by a job with retries.
+//! stored once by its id (a duplicate is a no-op), then processed: a first attempt at once,
+//! and on failure a job with retries (the retry cron catches anything left pending).
 //! Processing applies the event to the objects it names; an event arriving out of order
 //! never moves an object backwards (the state machines refuse it and it changes nothing).
 
@@ -95,7 +96,15 @@ impl PaymentsService {
             .execute(pool).await.map(|done| done.rows_affected()))?
             == 1;
         if inserted {
-            self.enqueue(PROCESS_WEBHOOK_JOB, serde_json::json!({"event_id": id})).await;
+            // The first attempt runs now, in a task of its own (a client hanging up cannot
+            // cut it short); a failure goes to the job, which retries with backoff, and an
+            // event left pending by a crash is picked up by the retry cron.
+            let service = self.clone();
+            let event_id = id.to_owned();
+            let first = tokio::spawn(async move { service.process_webhook(&event_id).await }).await;
+            if !matches!(first, Ok(Ok(()))) {
+                self.enqueue(PROCESS_WEBHOOK_JOB, serde_json::json!({"event_id": id})).await;
+            }
         }
         Ok(Received { received: true, duplicate: !inserted })
     }
