@@ -176,24 +176,28 @@ pub(crate) fn batch_accounts(postings: &[Posting]) -> Vec<&Account> {
 }
 
 /// Records checked `$postings` inside the open transaction `$tx` (whose first statement
-/// already wrote, on SQLite); evaluates to `Result<Vec<bool>, PostError>`. Each account is
-/// created on first use and locked (the upsert takes its row lock) in key order, so racing
-/// batches never wait on each other in a circle.
+/// already wrote, on SQLite); evaluates to `Result<Vec<bool>, PostError>`. Accounts are
+/// created on first use, the entries inserted (a recorded key is skipped), and only then is
+/// each account's balance moved by its net change, one update per account in key order —
+/// the row locks are taken last, in one order for every batch, and held only until the
+/// caller commits. A net debit an account may not carry undoes the batch.
 macro_rules! post_in_tx {
     ($tx:expr, $postings:expr) => {
         async {
             let postings: &[$crate::ledger::Posting] = $postings;
             let now = ::chrono::Utc::now();
-            for account in $crate::ledger::batch_accounts(postings) {
+            let accounts = $crate::ledger::batch_accounts(postings);
+            for account in &accounts {
                 ::sqlx::query(
                     "INSERT INTO payments_ledger_accounts (account_key, account_type, user_id, currency, balance_cents, \
                      may_go_negative, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
-                     ON CONFLICT (account_key) DO UPDATE SET updated_at = EXCLUDED.updated_at")
+                     ON CONFLICT (account_key) DO NOTHING")
                     .bind(account.key()).bind(account.kind.as_str()).bind(account.user_id).bind(&account.currency)
                     .bind(account.may_go_negative()).bind(now)
                     .execute(&mut *$tx).await?;
             }
             let mut recorded = Vec::with_capacity(postings.len());
+            let mut net: ::std::collections::BTreeMap<String, i64> = ::std::collections::BTreeMap::new();
             for posting in postings {
                 let inserted = ::sqlx::query(
                     "INSERT INTO payments_ledger_entries (id, idempotency_key, debit_account, credit_account, amount_cents, \
@@ -202,23 +206,23 @@ macro_rules! post_in_tx {
                     .bind(::uuid::Uuid::now_v7()).bind(&posting.idempotency_key).bind(posting.debit.key())
                     .bind(posting.credit.key()).bind(posting.amount_cents).bind(&posting.debit.currency)
                     .bind(&posting.description).bind(now)
-                    .execute(&mut *$tx).await?;
-                if inserted.rows_affected() == 0 {
-                    recorded.push(false);
-                    continue;
+                    .execute(&mut *$tx).await?
+                    .rows_affected() == 1;
+                if inserted {
+                    *net.entry(posting.debit.key()).or_default() -= posting.amount_cents;
+                    *net.entry(posting.credit.key()).or_default() += posting.amount_cents;
                 }
-                let debited = ::sqlx::query(
-                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents - $2 \
-                     WHERE account_key = $1 AND (may_go_negative OR balance_cents >= $2)")
-                    .bind(posting.debit.key()).bind(posting.amount_cents)
+                recorded.push(inserted);
+            }
+            for (key, change) in net.into_iter().filter(|(_, change)| *change != 0) {
+                let moved = ::sqlx::query(
+                    "UPDATE payments_ledger_accounts SET balance_cents = balance_cents + $2, updated_at = $3 \
+                     WHERE account_key = $1 AND ($2 >= 0 OR may_go_negative OR balance_cents + $2 >= 0)")
+                    .bind(&key).bind(change).bind(now)
                     .execute(&mut *$tx).await?;
-                if debited.rows_affected() == 0 {
-                    return Err($crate::ledger::PostError::Overdraft(posting.debit.key()));
+                if moved.rows_affected() == 0 {
+                    return Err($crate::ledger::PostError::Overdraft(key));
                 }
-                ::sqlx::query("UPDATE payments_ledger_accounts SET balance_cents = balance_cents + $2 WHERE account_key = $1")
-                    .bind(posting.credit.key()).bind(posting.amount_cents)
-                    .execute(&mut *$tx).await?;
-                recorded.push(true);
             }
             Ok::<Vec<bool>, $crate::ledger::PostError>(recorded)
         }

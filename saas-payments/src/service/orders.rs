@@ -315,9 +315,6 @@ impl PaymentsService {
                 .bind(id).bind(state.as_str()).bind(change.hold_expires_at).bind(change.refunded_cents)
                 .bind(intent).bind(secret.flatten()).bind(now)
                 .fetch_one(&mut *tx).await?;
-            if !change.postings.is_empty() {
-                post_in_tx!(tx, &change.postings).await?;
-            }
             if let Some(refund_id) = change.complete_refund {
                 let current: Refund = sqlx::query_as("UPDATE payment_refunds SET updated_at = $2 WHERE id = $1 RETURNING *")
                     .bind(refund_id).bind(now).fetch_one(&mut *tx).await?;
@@ -333,6 +330,10 @@ impl PaymentsService {
                      VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6) ON CONFLICT (order_id) DO NOTHING RETURNING *")
                     .bind(Uuid::now_v7()).bind(payee).bind(amount).bind(&order.currency).bind(id).bind(now)
                     .fetch_optional(&mut *tx).await?;
+            }
+            // Last: the ledger takes its account locks just before the commit.
+            if !change.postings.is_empty() {
+                post_in_tx!(tx, &change.postings).await?;
             }
             tx.commit().await?;
             Ok(Changed { before, order, payout })
