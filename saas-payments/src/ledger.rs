@@ -189,8 +189,11 @@ macro_rules! post_in_tx {
             let accounts = $crate::ledger::batch_accounts(postings);
             for account in &accounts {
                 ::sqlx::query(
+                    // The existence check reads the committed row without waiting; an insert
+                    // conflicting with a row another transaction is updating would wait for it.
                     "INSERT INTO payments_ledger_accounts (account_key, account_type, user_id, currency, balance_cents, \
-                     may_go_negative, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $6, $6) \
+                     may_go_negative, created_at, updated_at) SELECT $1, $2, $3, $4, 0, $5, $6, $6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM payments_ledger_accounts WHERE account_key = $1) \
                      ON CONFLICT (account_key) DO NOTHING")
                     .bind(account.key()).bind(account.kind.as_str()).bind(account.user_id).bind(&account.currency)
                     .bind(account.may_go_negative()).bind(now)
