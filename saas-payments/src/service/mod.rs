@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use saas_core::{AppContext, Db, ServiceError, ServiceResult, with_pool};
+use saas_toolkit::Page;
+use saas_toolkit::pagination::{PageParams, TimeCursor};
 
 use crate::events::PaymentEvents;
 use crate::ledger::Ledger;
@@ -147,6 +149,30 @@ impl PaymentsService {
             "SELECT object_type, object_id, from_state, to_state, action, actor_id, reason, created_at \
              FROM payment_transitions WHERE object_id = $1 ORDER BY created_at, id")
             .bind(object_id).fetch_all(pool).await)?)
+    }
+
+    /// One page of `sql` (rows of one owner, newest first: `$1` the owner, `$2`/`$3` the
+    /// cursor's time and id, `$4` the limit + 1).
+    async fn newest_first<T>(
+        &self,
+        sql: &'static str,
+        owner: Uuid,
+        page: &PageParams,
+        created_at: fn(&T) -> TimeCursor,
+    ) -> ServiceResult<Page<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let limit = page.limit()?;
+        let after: Option<TimeCursor> = page.position()?;
+        let (before_time, before_id) = after.map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
+        let rows: Vec<T> = with_pool!(self.db(), pool => sqlx::query_as(sql)
+            .bind(owner).bind(before_time).bind(before_id).bind(i64::from(limit) + 1)
+            .fetch_all(pool).await)?;
+        Ok(Page::from_rows(rows, limit, created_at))
     }
 
     /// Queues a job, logging (not failing) when the queue is unavailable: cron picks the

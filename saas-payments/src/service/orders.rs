@@ -166,16 +166,15 @@ impl PaymentsService {
 
     /// The caller's orders, as payer or payee, newest first.
     pub async fn orders(&self, user: Uuid, page: &PageParams) -> ServiceResult<Page<Order>> {
-        let limit = page.limit()?;
-        let after: Option<TimeCursor> = page.position()?;
-        let (before_time, before_id) = after.map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
-        let rows: Vec<Order> = with_pool!(self.db(), pool => sqlx::query_as(
+        self.newest_first(
             "SELECT * FROM payment_orders WHERE (payer_id = $1 OR payee_id = $1) \
              AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4")
-            .bind(user).bind(before_time).bind(before_id).bind(i64::from(limit) + 1)
-            .fetch_all(pool).await)?;
-        Ok(Page::from_rows(rows, limit, |o| TimeCursor { created_at: o.created_at, id: o.id }))
+             ORDER BY created_at DESC, id DESC LIMIT $4",
+            user,
+            page,
+            |o: &Order| TimeCursor { created_at: o.created_at, id: o.id },
+        )
+        .await
     }
 
     /// The payer (or staff) cancels a draft or pending order; its PaymentIntent is cancelled.

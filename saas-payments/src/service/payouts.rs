@@ -76,16 +76,15 @@ impl PaymentsService {
 
     /// The payouts to the caller, newest first.
     pub async fn payouts(&self, user: Uuid, page: &PageParams) -> ServiceResult<Page<Payout>> {
-        let limit = page.limit()?;
-        let after: Option<TimeCursor> = page.position()?;
-        let (before_time, before_id) = after.map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
-        let rows: Vec<Payout> = with_pool!(self.db(), pool => sqlx::query_as(
+        self.newest_first(
             "SELECT * FROM payment_payouts WHERE payee_id = $1 \
              AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4")
-            .bind(user).bind(before_time).bind(before_id).bind(i64::from(limit) + 1)
-            .fetch_all(pool).await)?;
-        Ok(Page::from_rows(rows, limit, |p| TimeCursor { created_at: p.created_at, id: p.id }))
+             ORDER BY created_at DESC, id DESC LIMIT $4",
+            user,
+            page,
+            |p: &Payout| TimeCursor { created_at: p.created_at, id: p.id },
+        )
+        .await
     }
 
     /// A payout by id.

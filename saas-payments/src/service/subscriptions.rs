@@ -112,16 +112,15 @@ impl PaymentsService {
 
     /// The caller's subscriptions, newest first.
     pub async fn subscriptions(&self, user: Uuid, page: &PageParams) -> ServiceResult<Page<Subscription>> {
-        let limit = page.limit()?;
-        let after: Option<TimeCursor> = page.position()?;
-        let (before_time, before_id) = after.map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
-        let rows: Vec<Subscription> = with_pool!(self.db(), pool => sqlx::query_as(
+        self.newest_first(
             "SELECT * FROM payment_subscriptions WHERE user_id = $1 \
              AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4")
-            .bind(user).bind(before_time).bind(before_id).bind(i64::from(limit) + 1)
-            .fetch_all(pool).await)?;
-        Ok(Page::from_rows(rows, limit, |s| TimeCursor { created_at: s.created_at, id: s.id }))
+             ORDER BY created_at DESC, id DESC LIMIT $4",
+            user,
+            page,
+            |s: &Subscription| TimeCursor { created_at: s.created_at, id: s.id },
+        )
+        .await
     }
 
     /// A subscription the caller may see: the subscriber or staff (404 otherwise).
