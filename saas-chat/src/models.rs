@@ -282,6 +282,9 @@ pub struct MessageRow {
     pub edited_at: Option<DateTime<Utc>>,
     /// Soft deletion.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The sending client's own id for the message, echoed in `message.new`.
+    #[sqlx(default)]
+    pub client_id: Option<String>,
 }
 
 impl MessageRow {

@@ -19,7 +19,7 @@ const CONVERSATION_COLUMNS: &str = "c.id, c.conversation_type, c.title, c.create
      c.last_message_at, c.activity_at, c.created_at, c.updated_at";
 const PARTICIPANT_COLUMNS: &str = "id, conversation_id, user_id, role, joined_at, left_at, last_read_at, last_read_seq";
 const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, sender_id, content, message_type, reply_to_id, reply_count, \
-     attachment_url, system_event, system_data, created_at, edited_at, deleted_at";
+     attachment_url, system_event, system_data, created_at, edited_at, deleted_at, client_id";
 
 /// A conversation as one active participant sees it: the row, the caller's participation,
 /// the unread count and the newest message, read in one query.
@@ -65,6 +65,7 @@ impl ConversationView {
             created_at: self.lm_created_at?,
             edited_at: self.lm_edited_at,
             deleted_at: self.lm_deleted_at,
+            client_id: None,
         })
     }
 }
@@ -145,6 +146,8 @@ pub struct NewMessage {
     pub attachment_url: Option<String>,
     /// System event name and data.
     pub system: Option<(&'static str, Value)>,
+    /// The sending client's own id for the message (at most 128 characters).
+    pub client_id: Option<String>,
 }
 
 /// One step of a conversation change.
@@ -307,15 +310,15 @@ impl ChatStore {
                         // A sender must (still) be an active participant, checked under the lock.
                         let sql = sqlx::AssertSqlSafe(format!(
                             "INSERT INTO chat_messages (id, conversation_id, seq, sender_id, content, message_type, \
-                             reply_to_id, attachment_url, system_event, system_data, created_at, actor_id) \
-                             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE $4 IS NULL OR EXISTS \
+                             reply_to_id, attachment_url, system_event, system_data, created_at, actor_id, client_id) \
+                             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE $4 IS NULL OR EXISTS \
                              (SELECT 1 FROM chat_participants WHERE conversation_id = $2 AND user_id = $4 AND left_at IS NULL) \
                              RETURNING {MESSAGE_COLUMNS}"
                         ));
                         let row = sqlx::query_as::<_, MessageRow>(sql)
                             .bind(Uuid::now_v7()).bind(id).bind(seq).bind(message.sender_id).bind(&message.content)
                             .bind(message.message_type).bind(message.reply_to_id).bind(&message.attachment_url)
-                            .bind(event).bind(data).bind(now).bind(message.actor_id)
+                            .bind(event).bind(data).bind(now).bind(message.actor_id).bind(&message.client_id)
                             .fetch_optional(&mut *tx).await?
                             .ok_or(ApplyError::Sql(sqlx::Error::RowNotFound))?;
                         if let Some(root) = message.reply_to_id {
@@ -370,7 +373,7 @@ impl ChatStore {
             None => (None, None),
         };
         let row = sqlx::query_as::<_, MessageRow>(
-            "SELECT * FROM chat_append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "SELECT * FROM chat_append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id)
         .bind(Uuid::now_v7())
@@ -383,6 +386,7 @@ impl ChatStore {
         .bind(event)
         .bind(data)
         .bind(Utc::now())
+        .bind(&message.client_id)
         .fetch_optional(pool)
         .await
         .map_err(|err| match err.as_database_error().and_then(|e| e.code()).as_deref() {

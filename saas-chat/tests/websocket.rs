@@ -537,6 +537,7 @@ async fn a_message_whose_event_was_lost_is_read_back_and_delivered_in_order() {
         reply_to_id: None,
         attachment_url: None,
         system: None,
+        client_id: Some("alice-7".into()),
     };
     store.post(id.parse().unwrap(), &lost).await.unwrap();
     app.send(&alice, &id, "posted normally").await;
@@ -544,5 +545,6 @@ async fn a_message_whose_event_was_lost_is_read_back_and_delivered_in_order() {
     let first = next_user_message(&mut bobs).await;
     let second = next_user_message(&mut bobs).await;
     assert_eq!(first["message"]["content"], "stored quietly", "the gap is filled from the database first");
+    assert_eq!(first["client_id"], "alice-7", "a read-back message carries its client_id like a live one");
     assert_eq!(second["message"]["content"], "posted normally");
 }

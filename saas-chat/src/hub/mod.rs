@@ -296,7 +296,7 @@ impl Sequencer {
     fn fill(&mut self, rows: &[MessageRow], to: i64) -> Vec<Sequenced> {
         let mut released = Vec::new();
         for row in rows {
-            let envelope = frames::message_new(&row.to_api(), row.seq, None);
+            let envelope = frames::message_new(&row.to_api(), row.seq, row.client_id.as_deref());
             if let Ok(frame) = Utf8Bytes::try_from(envelope.frame) {
                 released.extend(self.accept(row.seq, (frame, envelope.header.cut)));
             }
@@ -460,6 +460,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             edited_at: None,
             deleted_at: None,
+            client_id: None,
         }
     }
 
@@ -479,6 +480,15 @@ mod tests {
         assert_eq!(contents, vec!["m2", "m3", "4"], "the read-back messages, then the one that waited");
         assert_eq!(order.next, Some(5));
         assert!(order.deadline.is_none());
+    }
+
+    #[test]
+    fn a_message_read_back_carries_its_client_id() {
+        let mut order = Sequencer { next: Some(1), early: BTreeMap::new(), deadline: None };
+        let sent = MessageRow { client_id: Some("c-1".into()), ..row(1) };
+        let released = order.fill(&[sent], 2);
+        let value: serde_json::Value = serde_json::from_str(released[0].0.as_str()).unwrap_or_default();
+        assert_eq!(value["client_id"], "c-1", "the sender matches it like a live frame: {value}");
     }
 
     #[test]

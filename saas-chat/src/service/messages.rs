@@ -89,6 +89,7 @@ impl ChatService {
             reply_to_id,
             attachment_url,
             system: None,
+            client_id: client_id.map(str::to_owned),
         };
         let row = self.store().post(id, &new).await?;
         let message = row.to_api();

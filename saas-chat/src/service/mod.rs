@@ -154,6 +154,7 @@ impl ChatService {
             reply_to_id: None,
             attachment_url: None,
             system: Some((event.name(), event.data())),
+            client_id: None,
         }
     }
 
