@@ -5,6 +5,7 @@
 //! or add [`AuthModule::router`] to a plain axum app (see `examples/auth-only`). Other
 //! crates require a caller with [`CurrentUser`] and look users up through [`directory`].
 
+pub mod admin;
 pub mod directory;
 pub mod extract;
 mod jobs;
@@ -79,6 +80,10 @@ impl Module for AuthModule {
 
     fn api_root(&self) -> Option<(&'static str, &'static str)> {
         Some(("auth", "/api/v1/auth/"))
+    }
+
+    fn admin(&self, site: &mut saas_core::admin::AdminSite) {
+        site.accounts(admin::StaffAccounts).panel(admin::UsersPanel).card(admin::AccountsCard);
     }
 
     fn jobs(&self, jobs: &mut JobRegistry) {

@@ -127,6 +127,11 @@ impl SaasAppBuilder {
         let mut cron = CronSchedule::default();
         let mut router = Router::<AppContext>::new();
         ctx.insert(docs);
+        let mut site = crate::admin::AdminSite::default();
+        for module in &self.modules {
+            module.admin(&mut site);
+        }
+        ctx.insert(Arc::new(site));
         for module in &self.modules {
             module.init(&ctx).await?;
             module.jobs(&mut registry);

@@ -61,7 +61,8 @@ fn cors_layer(config: &Config) -> CorsLayer {
 /// into the error envelope, keeping its status and headers.
 async fn ensure_envelope(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    // Pages (the admin site) keep their own error pages; everything else gets the envelope.
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) || is_html(&response) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -85,6 +86,14 @@ async fn ensure_envelope(response: Response) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, env_parts.headers[header::CONTENT_TYPE].clone());
     Response::from_parts(parts, env_body)
+}
+
+fn is_html(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 fn is_json(response: &Response) -> bool {

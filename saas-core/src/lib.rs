@@ -11,6 +11,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod cli;

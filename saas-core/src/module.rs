@@ -57,6 +57,9 @@ pub trait Module: Send + Sync + 'static {
         Err(crate::error::ServiceError::not_found(&format!("Command {name}")))
     }
 
+    /// Adds the module's panels and dashboard cards to the admin site.
+    fn admin(&self, _site: &mut crate::admin::AdminSite) {}
+
     /// Extra health checks (an external service the module needs).
     async fn health(&self, _ctx: &AppContext) -> Vec<HealthCheck> {
         Vec::new()

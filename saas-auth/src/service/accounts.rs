@@ -9,7 +9,7 @@ use saas_core::{ServiceError, ServiceResult};
 use super::password::{Verification, validate_password};
 use super::tokens::{TokenType, new_one_time_token, token_hash};
 use super::{AuthService, normalize_email};
-use crate::models::{LinkedAccount, RefreshedTokens, TokenPair, TokenPurpose, User};
+use crate::models::{LinkedAccount, RefreshedTokens, TokenPair, TokenPurpose, User, UserRow};
 use crate::store::NewUser;
 
 /// Registration input: `{email, password}` or dj-rest-auth's `{email, password1, password2}`.
@@ -75,6 +75,13 @@ impl AuthService {
     /// answer after the same work; a correct password on a deactivated account is
     /// `auth.inactive`. A Django hash is upgraded to Argon2id here.
     pub async fn login(&self, email: &str, password: &str) -> ServiceResult<TokenPair> {
+        let row = self.check_credentials(email, password).await?;
+        self.start_session(row).await
+    }
+
+    /// Checks an email and password without starting a session (the admin site's
+    /// sign-in); the same answers and the same hash upgrade as [`login`](Self::login).
+    pub async fn check_credentials(&self, email: &str, password: &str) -> ServiceResult<UserRow> {
         let email = email.trim().to_lowercase();
         let row = self.store().user_by_email(&email).await?;
         let stored = row.as_ref().and_then(|r| r.password_hash.clone());
@@ -95,7 +102,7 @@ impl AuthService {
             let new = self.inner.hasher.hash(password.to_owned()).await?;
             self.store().upgrade_password_hash(row.id, &old, &new).await?;
         }
-        self.start_session(row).await
+        Ok(row)
     }
 
     /// Exchanges a refresh token for a new pair in the same session; the one sent is spent.

@@ -6,6 +6,7 @@
 //! [`CronSchedule`]; anyone enqueues with `ctx.jobs().enqueue("name", &payload)`.
 
 mod cron;
+mod panel;
 mod store;
 mod worker;
 
@@ -23,6 +24,7 @@ use crate::context::AppContext;
 use crate::error::{ServiceError, ServiceResult};
 
 pub use self::cron::{CronEntry, CronSchedule, spawn_scheduler};
+pub use self::panel::{JobsCard, JobsPanel};
 pub use self::store::{JobStats, JobStore};
 pub use self::worker::spawn_worker;
 
