@@ -10,7 +10,10 @@
 //!   every mutating call keyed by the object and action; webhooks are verified, stored once
 //!   and processed by jobs ([`webhooks`]).
 //! - The app hears of payment events through [`PaymentEvents`].
+//! - Staff list, inspect and act on every payment object in the admin site (the module's
+//!   panels and dashboard card), through the same service rules as the API.
 
+mod admin;
 pub mod events;
 mod jobs;
 pub mod ledger;
@@ -28,6 +31,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
+use saas_core::admin::AdminSite;
 use saas_core::jobs::{CronSchedule, JobRegistry};
 use saas_core::{AppContext, Migrations, Module, ServiceResult};
 
@@ -127,5 +131,11 @@ impl Module for PaymentsModule {
 
     fn cron(&self, cron: &mut CronSchedule) {
         jobs::schedule(cron);
+    }
+
+    /// The payments panels (orders, payouts, webhook events, ledger accounts,
+    /// subscriptions, Connect accounts) and the dashboard's payments card.
+    fn admin(&self, site: &mut AdminSite) {
+        admin::register(site, self.strategies.iter().map(|s| s.name().to_owned()).collect());
     }
 }

@@ -147,6 +147,22 @@ impl PaymentsService {
         outcome.map(|_| ())
     }
 
+    /// Staff processes a failed or stuck event again, through the same code as the job (a
+    /// failure is recorded and returned); an event already processed or ignored is refused
+    /// with 409 `payments.webhook_already_processed` and left as it is.
+    pub async fn retry_webhook_event(&self, id: &str) -> ServiceResult<WebhookEvent> {
+        let event = self.webhook_event(id).await?.ok_or_else(|| ServiceError::not_found("webhook event"))?;
+        if event.state == "processed" || event.state == "ignored" {
+            return Err(ServiceError::conflict(
+                "payments.webhook_already_processed",
+                format!("Event {id} was already {}; it is not processed again.", event.state),
+            )
+            .with_detail("state", event.state));
+        }
+        self.process_webhook(id).await?;
+        self.webhook_event(id).await?.ok_or_else(|| ServiceError::not_found("webhook event"))
+    }
+
     /// Applies one event; `false` when it concerns nothing of ours.
     async fn apply_event(&self, id: &str, kind: &str, event: &Value) -> ServiceResult<bool> {
         let object = &event["data"]["object"];

@@ -1,12 +1,13 @@
-//! The reference server's composition: every module of the SDK, and the wiring between
-//! them (a chat message notifies participants who are not connected; payment events
-//! notify the payer or payee).
+//! The reference server's composition: every module of the SDK and the admin site at
+//! `/admin/`, and the wiring between them (a chat message notifies participants who are
+//! not connected; payment events notify the payer or payee).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
 
+use saas_admin::AdminModule;
 use saas_auth::AuthModule;
 use saas_chat::{ChatEvents, ChatModule, MessagePosted};
 use saas_core::{AppContext, SaasAppBuilder};
@@ -21,6 +22,7 @@ pub fn compose(builder: SaasAppBuilder) -> SaasAppBuilder {
         .module(ChatModule::default().events(Arc::new(NotifyOfflineParticipants)))
         .module(NotifyModule::default())
         .module(PaymentsModule::default().events(NotifyPaymentParties))
+        .module(AdminModule)
 }
 
 /// Sends `new_message` notifications to the participants of a conversation who have no

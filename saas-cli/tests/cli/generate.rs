@@ -16,6 +16,7 @@ fn a_module_gets_its_files_migrations_tests_and_wiring() {
         [
             "migrations/postgres/0002_blog_posts.sql",
             "migrations/sqlite/0002_blog_posts.sql",
+            "src/modules/blog_posts/admin.rs",
             "src/modules/blog_posts/mod.rs",
             "src/modules/blog_posts/model.rs",
             "src/modules/blog_posts/routes.rs",
@@ -52,7 +53,10 @@ fn generators_refuse_to_overwrite_and_write_nothing() {
     assert_ok(&saas(&app, &["generate", "module", "notes"]));
     let before: Vec<(String, String)> = files(&app).into_iter().map(|f| (read(&app, &f), f)).collect();
 
-    assert_refused(&saas(&app, &["generate", "module", "notes"]), "refusing to overwrite src/modules/notes/mod.rs");
+    assert_refused(
+        &saas(&app, &["generate", "module", "notes"]),
+        "refusing to overwrite src/modules/notes/admin.rs, src/modules/notes/mod.rs",
+    );
     assert_refused(&saas(&app, &["generate", "module", "projects"]), "refusing to overwrite");
     assert_ok(&saas(&app, &["generate", "strategy", "tip"]));
     assert_refused(&saas(&app, &["generate", "strategy", "tip"]), "refusing to overwrite src/strategies/tip.rs");

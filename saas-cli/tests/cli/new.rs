@@ -20,6 +20,7 @@ const APP_FILES: &[&str] = &[
     "rustfmt.toml",
     "src/lib.rs",
     "src/main.rs",
+    "src/modules/projects/admin.rs",
     "src/modules/projects/mod.rs",
     "src/modules/projects/model.rs",
     "src/modules/projects/routes.rs",
@@ -65,10 +66,17 @@ fn a_new_app_composes_every_domain_by_default_on_path_dependencies() {
     let patch = cargo["patch"]["crates-io"].as_table().expect("path dependencies");
     let checkout = std::fs::canonicalize(workspace()).unwrap();
     assert_eq!(patch["saas-core"]["path"].as_str(), Some(checkout.join("saas-core").to_str().unwrap()));
-    assert_eq!(patch.len(), 6);
+    assert_eq!(patch.len(), 7, "the six crates and the admin site");
+    assert!(cargo["dependencies"].get("saas-admin").is_some());
 
     let lib = read(&app, "src/lib.rs");
-    for module in ["saas_auth::AuthModule", "saas_chat::ChatModule", "saas_notify::NotifyModule", "module(payments)"] {
+    for module in [
+        "saas_auth::AuthModule",
+        "saas_admin::AdminModule",
+        "saas_chat::ChatModule",
+        "saas_notify::NotifyModule",
+        "module(payments)",
+    ] {
         assert!(lib.contains(module), "{module} in {lib}");
     }
     for marker in ["// saas:modules", "// saas:module-files", "// saas:strategies", "// saas:strategy-files"] {
@@ -115,6 +123,8 @@ fn the_domains_and_database_chosen_shape_the_app() {
     let plain = new_app(dir.path(), "plain-api", &["--domains", "none"]);
     let cargo = manifest(&plain);
     assert!(cargo["dependencies"].get("saas-auth").is_none());
+    assert!(cargo["dependencies"].get("saas-admin").is_none(), "no staff accounts, no admin site");
+    assert!(!read(&plain, "tests/api/projects.rs").contains("saas_admin"));
     let owner = read(&plain, "src/owner.rs");
     assert!(owner.contains("Uuid::nil()") && !owner.contains("saas_auth"), "{owner}");
     assert!(read(&plain, "tests/api/support.rs").contains("plain_api::compose"), "crate name of a dashed app");

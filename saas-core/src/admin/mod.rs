@@ -17,7 +17,7 @@ use crate::error::ServiceResult;
 pub use panel::{
     ActionSpec, AdminPanel, Column, Detail, FieldKind, Filter, Form, FormField, ListPage, ListQuery, ListRow, Section,
 };
-pub use sql::{KeyKind, Search, SqlList, SqlValue, count, table};
+pub use sql::{KeyKind, Search, SqlList, SqlValue, count, prefix_pattern, table};
 
 /// A signed-in staff member, as the site and the audit log know them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

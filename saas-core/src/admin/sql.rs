@@ -137,7 +137,6 @@ impl SqlList {
     /// One page of the list for `query`, with `bound` as `$1, $2…` of the
     /// [`condition`](Self::condition)s.
     pub async fn fetch_bound(&self, db: &Db, query: &ListQuery, bound: Vec<SqlValue>) -> ServiceResult<ListPage> {
-        let postgres = matches!(db, Db::Postgres(_));
         let mut values: Vec<SqlValue> = bound;
         let placeholder = |value: SqlValue, values: &mut Vec<SqlValue>| {
             values.push(value);
@@ -155,8 +154,7 @@ impl SqlList {
                         } else {
                             term.to_owned()
                         };
-                        let (op, pattern) =
-                            if postgres { ("LIKE", like_prefix(&term)) } else { ("GLOB", glob_prefix(&term)) };
+                        let (op, pattern) = prefix_pattern(db, &term);
                         any.push(format!("{column} {op} {}", placeholder(SqlValue::Text(pattern), &mut values)));
                     }
                     Search::Exact(column) => {
@@ -387,6 +385,16 @@ impl CellSource for PgRow {
             KeyKind::Text => self.try_get::<String, _>(i).unwrap_or_default(),
             KeyKind::Int => self.try_get::<i64, _>(i).map(|v| v.to_string()).unwrap_or_default(),
         }
+    }
+}
+
+/// The operator and pattern matching values that start with `prefix`, served by the
+/// column's index: `LIKE 'prefix%'` on PostgreSQL (with a `text_pattern_ops` index),
+/// `GLOB 'prefix*'` on SQLite; wildcards in `prefix` are matched literally.
+pub fn prefix_pattern(db: &Db, prefix: &str) -> (&'static str, String) {
+    match db {
+        Db::Postgres(_) => ("LIKE", like_prefix(prefix)),
+        Db::Sqlite(_) => ("GLOB", glob_prefix(prefix)),
     }
 }
 

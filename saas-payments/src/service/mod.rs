@@ -220,6 +220,11 @@ impl Actor {
         Self { user_id: Some(user_id), reason: "api".to_owned() }
     }
 
+    /// A staff member acting in the admin site.
+    pub fn staff(user_id: Uuid) -> Self {
+        Self { user_id: Some(user_id), reason: "admin".to_owned() }
+    }
+
     /// The system, for `reason`.
     pub fn system(reason: impl Into<String>) -> Self {
         Self { user_id: None, reason: reason.into() }

@@ -243,6 +243,14 @@ impl PaymentsService {
         Ok(failed)
     }
 
+    /// The payout of an escrow order, if one was created.
+    pub async fn order_payout(&self, order_id: Uuid) -> ServiceResult<Option<Payout>> {
+        Ok(
+            with_pool!(self.db(), pool => sqlx::query_as::<_, Payout>("SELECT * FROM payment_payouts WHERE order_id = $1")
+            .bind(order_id).fetch_optional(pool).await)?,
+        )
+    }
+
     /// The payout of a Stripe transfer.
     pub async fn payout_by_transfer(&self, transfer: &str) -> ServiceResult<Option<Payout>> {
         Ok(with_pool!(self.db(), pool => sqlx::query_as::<_, Payout>(

@@ -25,6 +25,7 @@ pub fn compose(builder: SaasAppBuilder) -> SaasAppBuilder {
 {% endif %}{% if payments %}        .module(payments)
 {% endif %}{% if chat %}        .module(saas_chat::ChatModule::default())
 {% endif %}{% if notify %}        .module(saas_notify::NotifyModule::default())
+{% endif %}{% if auth %}        .module(saas_admin::AdminModule)
 {% endif %}        .module(AppTables);
     let builder = builder.module(modules::projects::ProjectsModule);
     // saas:modules

@@ -1,5 +1,5 @@
 //! {{ Plural }} over HTTP: created, listed newest first, read, changed and deleted by their
-//! owner{% if auth %}, and invisible to anyone else{% endif %}.
+//! owner{% if auth %}, invisible to anyone else, and managed by staff in the admin site{% endif %}.
 
 use saas_core::testing::TestDatabase;
 use serde_json::json;
@@ -66,5 +66,26 @@ async fn {{ plural }}_are_private_to_their_owner() {
     assert_eq!(bob.get("/api/v1/{{ plural }}/").await.json()["results"], json!([]));
     assert_eq!(ann.get(&path).await.json()["name"], "Ann's");
     app.get("/api/v1/{{ plural }}/").await.assert_error(401, "auth.not_authenticated");
+}
+{% endif %}
+{% if auth %}
+#[tokio::test]
+async fn staff_see_and_delete_{{ plural }}_in_the_admin_site() {
+    let db = TestDatabase::create().await;
+    let app = support::start(&db).await;
+    let ann = Client::sign_up(&app, "ann@example.com").await;
+    let created = ann.post("/api/v1/{{ plural }}/", &json!({"name": "Visible to staff"})).await.json();
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let auth = saas_auth::AuthService::get(app.context()).expect("accounts");
+    auth.create_superuser("staff@example.com", "correct horse battery staple").await.expect("a staff user");
+
+    let mut browser = saas_admin::testing::AdminClient::new(app.url(""));
+    assert_eq!(browser.sign_in("staff@example.com", "correct horse battery staple").await.status, 303);
+    assert!(browser.get("/admin/{{ plural }}/").await.shows("Visible to staff"));
+    let page = format!("/admin/{{ plural }}/{id}/");
+    let deleted = browser.submit(&page, &format!("{page}actions/delete/"), &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    ann.get(&format!("/api/v1/{{ plural }}/{id}/")).await.assert_error(404, "not_found");
+    assert!(browser.get("/admin/audit-log/").await.shows("delete"));
 }
 {% endif %}
