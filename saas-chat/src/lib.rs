@@ -7,6 +7,7 @@
 //! configured), in the order of `GET messages/`. An app reaches participants who are not
 //! connected through [`ChatEvents`].
 
+mod admin;
 pub mod events;
 pub mod hub;
 pub mod models;
@@ -82,5 +83,9 @@ impl Module for ChatModule {
 
     fn api_root(&self) -> Option<(&'static str, &'static str)> {
         Some(("chat", "/api/v1/chat/"))
+    }
+
+    fn admin(&self, site: &mut saas_core::admin::AdminSite) {
+        admin::register(site);
     }
 }

@@ -575,6 +575,12 @@ impl ChatStore {
             .bind(conversation_id).bind(id).fetch_optional(pool).await)?)
     }
 
+    /// One message by id, in whatever conversation (staff moderation).
+    pub async fn message_by_id(&self, id: Uuid) -> ServiceResult<Option<MessageRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1"));
+        Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, MessageRow>(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
     /// Messages newest first, before sequence number `before`; `limit` rows at most.
     pub async fn messages(
         &self,

@@ -6,6 +6,7 @@
 //! the inbox entry and fans out to the channels the recipient allows; email and push go
 //! through jobs with retries, each delivery recorded.
 
+mod admin;
 mod jobs;
 pub mod models;
 pub mod push;
@@ -91,5 +92,9 @@ impl Module for NotifyModule {
 
     fn cron(&self, cron: &mut CronSchedule) {
         jobs::schedule(cron);
+    }
+
+    fn admin(&self, site: &mut saas_core::admin::AdminSite) {
+        admin::register(site);
     }
 }

@@ -161,6 +161,24 @@ impl ChatService {
         Ok(())
     }
 
+    /// Staff moderation: soft-deletes any user's message as its sender's delete does (content
+    /// kept, shown blank, `message.deleted` to the conversation's sockets), without the
+    /// ownership check. System messages stay (403 `chat.permission_denied`); a message deleted
+    /// already is 400 `chat.message_deleted`, so a second moderation is not taken for a change.
+    pub async fn moderate_delete(&self, message_id: Uuid) -> ServiceResult<Message> {
+        let row = self.store().message_by_id(message_id).await?.ok_or_else(|| ServiceError::not_found("Message"))?;
+        if row.kind() == MessageType::System {
+            return Err(ServiceError::forbidden("chat.permission_denied", "System messages cannot be deleted."));
+        }
+        let already = || ServiceError::bad_request("chat.message_deleted", "The message is deleted already.");
+        if row.deleted_at.is_some() || !self.store().delete_message(message_id).await? {
+            return Err(already());
+        }
+        self.publish(row.conversation_id, &frames::message_deleted(message_id)).await;
+        let row = self.store().message_by_id(message_id).await?.ok_or_else(|| ServiceError::not_found("Message"))?;
+        Ok(row.to_api())
+    }
+
     /// Tells the other sockets the caller is (or stopped) typing.
     pub async fn typing(&self, caller: Uuid, id: Uuid, is_typing: bool) {
         self.publish(id, &frames::typing(caller, is_typing)).await;

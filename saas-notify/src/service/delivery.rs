@@ -6,6 +6,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use saas_core::jobs::EnqueueOptions;
 use saas_core::{ServiceError, ServiceResult};
 use saas_toolkit::Email;
 
@@ -100,6 +101,22 @@ impl NotifyService {
             self.ctx().jobs().enqueue(DELIVER_JOB, &DeliverJob { delivery_id: *id }).await?;
         }
         Ok(ids.len())
+    }
+
+    /// Queues one failed delivery for another attempt now, as the retry round does (staff
+    /// retry from the admin). A delivery that has not failed is 400
+    /// `notify.delivery_not_failed`; asking again before the attempt runs queues nothing more.
+    pub async fn retry_delivery(&self, delivery_id: Uuid) -> ServiceResult<()> {
+        let delivery = self.store().delivery(delivery_id).await?.ok_or_else(|| ServiceError::not_found("Delivery"))?;
+        if delivery.status != DeliveryStatus::Failed.as_str() {
+            return Err(ServiceError::bad_request(
+                "notify.delivery_not_failed",
+                format!("Only a failed delivery is retried; this one is {}.", delivery.status),
+            ));
+        }
+        let options =
+            EnqueueOptions { delay: None, unique_key: Some(format!("retry:{delivery_id}:{}", delivery.attempts)) };
+        self.ctx().jobs().enqueue_with(DELIVER_JOB, &DeliverJob { delivery_id }, options).await
     }
 
     /// Deletes read notifications read over `age` ago; returns how many.
