@@ -404,9 +404,14 @@ impl AdminPanel for DeliveriesPanel {
     fn filters(&self) -> Vec<Filter> {
         let channels: Vec<&str> =
             Channel::ALL.into_iter().filter(|c| *c != Channel::InApp).map(Channel::as_str).collect();
-        let statuses =
-            [DeliveryStatus::Pending, DeliveryStatus::Sent, DeliveryStatus::Failed, DeliveryStatus::Abandoned]
-                .map(DeliveryStatus::as_str);
+        let statuses = [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Sending,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Abandoned,
+        ]
+        .map(DeliveryStatus::as_str);
         vec![Filter::new("channel", "Channel", &channels), Filter::new("status", "Status", &statuses)]
     }
 

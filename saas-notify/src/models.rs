@@ -46,6 +46,8 @@ impl Channel {
 pub enum DeliveryStatus {
     /// Waiting for its job.
     Pending,
+    /// Taken by a worker, being sent (claimed once, so two jobs never send it twice).
+    Sending,
     /// Accepted by the provider (or written to the socket topic).
     Sent,
     /// Failed; retried while attempts remain.
@@ -59,6 +61,7 @@ impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Abandoned => "abandoned",

@@ -422,6 +422,19 @@ impl NotifyStore {
             .bind(notification_id).fetch_all(pool).await)?)
     }
 
+    /// Takes a delivery for one attempt: a pending or failed one, or one whose sender
+    /// stopped (still `sending` since before `stale_before`). `None` when another job has it
+    /// or it is finished, so a delivery is never sent by two jobs at once.
+    pub async fn claim_delivery(&self, id: Uuid, stale_before: DateTime<Utc>) -> ServiceResult<Option<DeliveryRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE notify_deliveries SET status = 'sending', updated_at = $2 WHERE id = $1 \
+             AND (status IN ('pending', 'failed') OR (status = 'sending' AND updated_at < $3)) \
+             RETURNING {DELIVERY_COLUMNS}"
+        ));
+        Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, DeliveryRow>(sql)
+            .bind(id).bind(Utc::now()).bind(stale_before).fetch_optional(pool).await)?)
+    }
+
     /// Records an attempt: its status, the provider's message id, the error.
     pub async fn record_attempt(
         &self,
@@ -439,10 +452,11 @@ impl NotifyStore {
     }
 
     /// Failed deliveries last tried before `before` with fewer than `max_attempts` attempts,
-    /// and pending ones left since then (their job was never queued).
+    /// pending ones left since then (their job was never queued) and ones whose sender
+    /// stopped mid-attempt.
     pub async fn retryable(&self, before: DateTime<Utc>, max_attempts: i32, limit: i64) -> ServiceResult<Vec<Uuid>> {
         Ok(with_pool!(&self.db, pool => sqlx::query_scalar::<_, Uuid>(
-            "SELECT id FROM notify_deliveries WHERE status IN ('failed', 'pending') AND updated_at < $1 \
+            "SELECT id FROM notify_deliveries WHERE status IN ('failed', 'pending', 'sending') AND updated_at < $1 \
              AND attempts < $2 ORDER BY updated_at LIMIT $3")
             .bind(before).bind(max_attempts).bind(limit).fetch_all(pool).await)?)
     }

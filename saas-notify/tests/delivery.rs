@@ -182,6 +182,34 @@ async fn failed_deliveries_are_found_again_by_the_retry_round() {
     assert_eq!(fcm.sent().len(), 1, "a sent delivery is not sent twice");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_racing_on_one_delivery_send_it_once() {
+    let db = TestDatabase::create().await;
+    let (fcm, apns, dir) = (FakeFcm::start().await, FakeApns::start().await, tempfile::tempdir().unwrap());
+    let app = push_app(&db, &fcm, &apns, dir.path(), false).await;
+    let ann = app.register("ann@example.com").await;
+    device(&app, &ann, "fcm", "phone").await;
+    let sent =
+        app.service().notify(ann.uuid, "new_message", json!({"sender_name": "B", "preview": "p"})).await.unwrap();
+    let service = app.service();
+    let deliveries = service.store().deliveries_of(sent.unwrap().id).await.unwrap();
+    let push = deliveries.into_iter().find(|d| d.channel == "push").unwrap();
+
+    // Its own job, a staff retry and the retry round all run it at once.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move { service.deliver(push.id).await })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.unwrap().unwrap();
+    }
+    let row = service.store().delivery(push.id).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
+    assert_eq!(fcm.sent().len(), 1, "sent once");
+}
+
 #[tokio::test]
 async fn a_push_waiting_for_a_device_that_changed_hands_is_not_sent() {
     let db = TestDatabase::create().await;

@@ -17,6 +17,10 @@ use crate::push::{PushMessage, PushOutcome};
 /// The job that delivers one delivery row.
 pub const DELIVER_JOB: &str = "notify.deliver";
 
+/// How long an attempt may stay `sending` before its sender is taken to have stopped (a
+/// crashed worker) and the delivery may be claimed again.
+const SENDING_TIMEOUT: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Payload of [`DELIVER_JOB`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliverJob {
@@ -28,10 +32,10 @@ impl NotifyService {
     /// Attempts a delivery. `Err` means "try again later" (the job retries with backoff);
     /// a delivery that can never succeed (invalid token, recipient gone) is abandoned.
     pub async fn deliver(&self, delivery_id: Uuid) -> ServiceResult<()> {
-        let Some(delivery) = self.store().delivery(delivery_id).await? else { return Ok(()) };
-        if delivery.status == DeliveryStatus::Sent.as_str() || delivery.status == DeliveryStatus::Abandoned.as_str() {
-            return Ok(());
-        }
+        // Claimed first: a retry racing the delivery's own job (or the retry round) finds it
+        // taken and sends nothing.
+        let stale = Utc::now() - SENDING_TIMEOUT;
+        let Some(delivery) = self.store().claim_delivery(delivery_id, stale).await? else { return Ok(()) };
         let result = match delivery.channel.as_str() {
             "email" => self.deliver_email(&delivery).await,
             "push" => self.deliver_push(&delivery).await,

@@ -151,7 +151,7 @@ impl NotifyApp {
         let id: uuid::Uuid = notification_id.parse().expect("uuid");
         for _ in 0..200 {
             let rows = self.service().store().deliveries_of(id).await.expect("deliveries");
-            if rows.iter().all(|row| row.status != "pending") {
+            if rows.iter().all(|row| row.status != "pending" && row.status != "sending") {
                 return rows.into_iter().map(|row| (row.channel, row.status)).collect();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
