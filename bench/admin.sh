@@ -31,7 +31,7 @@ SELECT gen_random_uuid(), 'user' || g || '@example.com', NULL, g % 3 = 0, g % 50
 FROM generate_series(1, $USERS) AS g;
 ANALYZE auth_users;
 SQL
-"$BIN" createsuperuser --email staff@example.com --password 'bench staff password' >/dev/null
+"$BIN" createsuperuser --email staff@example.com --password 'correct horse battery 42' >/dev/null
 
 "$BIN" serve --no-worker >"$LAB/server.log" 2>&1 &
 for _ in $(seq 1 500); do curl -fs "http://127.0.0.1:$PORT/health/" >/dev/null 2>&1 && break; sleep 0.02; done
@@ -41,7 +41,7 @@ login=$(curl -s -D "$LAB/h1" "http://127.0.0.1:$PORT/admin/login/")
 csrf=$(printf '%s' "$login" | sed -n 's/.*name="csrf_token" value="\([0-9a-f]*\)".*/\1/p' | head -n1)
 curl -s -D "$LAB/h2" -o /dev/null -H "Cookie: saas_admin_csrf=$csrf" \
   --data-urlencode "csrf_token=$csrf" --data-urlencode email=staff@example.com \
-  --data-urlencode 'password=bench staff password' "http://127.0.0.1:$PORT/admin/login/"
+  --data-urlencode 'password=correct horse battery 42' "http://127.0.0.1:$PORT/admin/login/"
 session=$(sed -n 's/^set-cookie: saas_admin_session=\([0-9a-f]*\);.*/\1/Ip' "$LAB/h2" | head -n1)
 [ -n "$session" ] || { echo "sign-in failed" >&2; cat "$LAB/h2" >&2; exit 1; }
 COOKIE="Cookie: saas_admin_session=$session"

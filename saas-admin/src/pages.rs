@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use minijinja::Environment;
 use serde_json::{Value, json};
 
-use saas_core::admin::{AdminPanel, AdminSite, Detail, Form, ListQuery};
+use saas_core::admin::{AdminPanel, AdminSite, Detail, FieldKind, Form, ListQuery};
 use saas_core::{AppContext, ErrorKind, ServiceError};
 use saas_toolkit::rate_limit::{ClientIp, RateLimit};
 
@@ -30,6 +30,7 @@ fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        env.add_filter("segment", |value: String| path_segment(&value));
         for (name, source) in [
             ("base.html", include_str!("../templates/base.html")),
             ("login.html", include_str!("../templates/login.html")),
@@ -46,6 +47,21 @@ fn templates() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// `value` as one URL path segment: everything but letters, digits and `-._~` escaped, so
+/// an id never reaches another path (`/`, `..`, `?`, `#`).
+pub fn path_segment(value: &str) -> String {
+    let dots = value == "." || value == "..";
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || (!dots && matches!(byte, b'-' | b'.' | b'_' | b'~')) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The routes of the site under `/admin/`.
@@ -101,6 +117,8 @@ fn page(ctx: &AppContext, status: StatusCode, template: &str, data: Value) -> Re
             (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be rendered.").into_response()
         }
     };
+    // The page is its own error page: the API's JSON envelope leaves it alone.
+    response.extensions_mut().insert(saas_core::http::OwnErrorPage);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -151,11 +169,24 @@ async fn staff(ctx: &AppContext, headers: &HeaderMap, uri: &Uri) -> Result<(Arc<
     match session::current(ctx, accounts.as_ref(), headers).await {
         Ok(Some(session)) => Ok((site, session)),
         Ok(None) => {
-            let next: String = form_urlencoded::byte_serialize(uri.path().as_bytes()).collect();
+            let next: String = form_urlencoded::byte_serialize(return_to(uri).as_bytes()).collect();
             Err(redirect(&format!("/admin/login/?next={next}")))
         }
         Err(err) => Err(error_page(ctx, &err, json!({}))),
     }
+}
+
+/// Where to come back after signing in: the page asked for, or for a form's target
+/// (an action, an edit, sign-out) the page the form was on.
+fn return_to(uri: &Uri) -> String {
+    let path = uri.path();
+    if let Some(at) = path.find("/actions/") {
+        return path[..=at].to_owned();
+    }
+    if path.ends_with("/logout/") {
+        return "/admin/".to_owned();
+    }
+    uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| path.to_owned())
 }
 
 fn error_page(ctx: &AppContext, err: &ServiceError, chrome: Value) -> Response {
@@ -237,6 +268,14 @@ async fn sign_in_page(
     sign_in_form(&ctx, StatusCode::OK, "", &next, None)
 }
 
+/// One answer for every refused sign-in, so the form tells no one whether a password was
+/// right (the reason is in the audit log).
+const SIGN_IN_REFUSED: &str =
+    "Unable to sign in: the email or password is wrong, or the account is not an active staff account.";
+
+/// Longest email the form accepts (the longest valid address).
+const MAX_EMAIL: usize = 254;
+
 async fn sign_in(
     State(ctx): State<AppContext>,
     ip: ClientIp,
@@ -246,8 +285,10 @@ async fn sign_in(
     let form = to_form(form);
     let email = form.get("email").map(|e| e.trim().to_owned()).unwrap_or_default();
     let next = safe_next(form.get("next").map(String::as_str));
+    let attempt = AuditEntry::anonymous(&email, "session", "", "sign_in");
     let cookie_token = session::cookie(&headers, SIGN_IN_CSRF_COOKIE).unwrap_or_default();
     if !form.get("csrf_token").is_some_and(|token| session::same_secret(token, cookie_token)) {
+        audit::record_or_log(&ctx, attempt.refused("csrf_failed")).await;
         return csrf_refused(&ctx, json!({}));
     }
     let site = site(&ctx);
@@ -262,6 +303,7 @@ async fn sign_in(
     };
     let limit = RateLimit::per_minute("admin.sign_in", ctx.config().auth_rate_limit_per_minute);
     if let Err(err) = limit.check(&ctx, &ip.0.to_string()).await {
+        audit::record_or_log(&ctx, attempt.refused(err.code())).await;
         let mut response = sign_in_form(&ctx, err.status(), &email, &next, Some(err.message()));
         if let Some(seconds) = err.details().get("retry_after").and_then(Value::as_u64) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -269,46 +311,34 @@ async fn sign_in(
         return response;
     }
     let password = form.get("password").cloned().unwrap_or_default();
-    let user = match accounts.sign_in(&ctx, &email, &password).await {
+    let checked = if email.len() > MAX_EMAIL {
+        Err(ServiceError::unauthenticated("auth.invalid_credentials", SIGN_IN_REFUSED))
+    } else {
+        accounts.sign_in(&ctx, &email, &password).await
+    };
+    let user = match checked {
         Ok(user) => user,
+        Err(err) if matches!(err.kind(), ErrorKind::Internal | ErrorKind::Unavailable) => {
+            return error_page(&ctx, &err, json!({}));
+        }
         Err(err) => {
-            let entry = AuditEntry {
-                actor_id: None,
-                actor_email: &email.to_lowercase(),
-                panel: "session",
-                object_id: "",
-                action: "sign_in",
-                outcome: "refused",
-                message: err.code(),
-                before: Default::default(),
-                after: Default::default(),
-            };
-            if let Err(err) = audit::record(&ctx, entry).await {
-                return error_page(&ctx, &err, json!({}));
-            }
-            let text = match err.code() {
-                "admin.not_staff" => "This account is not a staff account; the admin site is for staff only.",
-                "auth.invalid_credentials" => "Unable to sign in with this email and password.",
-                _ => err.message(),
-            };
-            return sign_in_form(&ctx, err.status(), &email, &next, Some(text));
+            audit::record_or_log(&ctx, attempt.refused(err.code())).await;
+            let status = if err.kind() == ErrorKind::RateLimited { err.status() } else { StatusCode::UNAUTHORIZED };
+            let text = if err.kind() == ErrorKind::RateLimited { err.message() } else { SIGN_IN_REFUSED };
+            return sign_in_form(&ctx, status, &email, &next, Some(text));
         }
     };
+    // A session already in the browser ends here: one session per sign-in.
+    if let Some(old) = session::cookie(&headers, SESSION_COOKIE)
+        && let Err(err) = session::end(&ctx, old).await
+    {
+        return error_page(&ctx, &err, json!({}));
+    }
     let token = match session::start(&ctx, &user).await {
         Ok(token) => token,
         Err(err) => return error_page(&ctx, &err, json!({})),
     };
-    let entry = AuditEntry {
-        actor_id: Some(user.id),
-        actor_email: &user.email,
-        panel: "session",
-        object_id: &user.id.to_string(),
-        action: "sign_in",
-        outcome: "done",
-        message: "Signed in.",
-        before: Default::default(),
-        after: Default::default(),
-    };
+    let entry = AuditEntry::by(&user, "session", &user.id.to_string(), "sign_in").done("Signed in.");
     if let Err(err) = audit::record(&ctx, entry).await {
         return error_page(&ctx, &err, json!({}));
     }
@@ -326,26 +356,15 @@ async fn sign_out(
         Ok(found) => found,
         Err(response) => return response,
     };
+    let entry = AuditEntry::by(&session.user, "session", &session.user.id.to_string(), "sign_out");
     if !csrf_ok(&session, &to_form(form)) {
+        audit::record_or_log(&ctx, entry.refused("csrf_failed")).await;
         return csrf_refused(&ctx, chrome(&site, &session, ""));
     }
     if let Err(err) = session::end(&ctx, &session.token).await {
         return error_page(&ctx, &err, json!({}));
     }
-    let entry = AuditEntry {
-        actor_id: Some(session.user.id),
-        actor_email: &session.user.email,
-        panel: "session",
-        object_id: &session.user.id.to_string(),
-        action: "sign_out",
-        outcome: "done",
-        message: "Signed out.",
-        before: Default::default(),
-        after: Default::default(),
-    };
-    if let Err(err) = audit::record(&ctx, entry).await {
-        tracing::warn!(%err, "sign-out not audited");
-    }
+    audit::record_or_log(&ctx, entry.done("Signed out.")).await;
     with_cookie(redirect("/admin/login/"), session::set_cookie(&ctx, SESSION_COOKIE, "", Duration::ZERO))
 }
 
@@ -487,18 +506,25 @@ async fn detail(
     };
     let chrome = chrome(&site, &session, panel.slug());
     let (flash, clear) = take_flash(&ctx, &headers);
-    match panel.detail(&ctx, &id).await {
-        Ok(Some(detail)) => finish(
-            detail_page(&ctx, StatusCode::OK, chrome, panel.as_ref(), &id, &detail, json!({"flash": flash})),
-            clear,
-        ),
+    let response = match panel.detail(&ctx, &id).await {
+        Ok(Some(detail)) => {
+            detail_page(&ctx, StatusCode::OK, chrome, panel.as_ref(), &id, &detail, json!({"flash": flash}))
+        }
         Ok(None) => no_such_object(&ctx, chrome),
         Err(err) => error_page(&ctx, &err, chrome),
-    }
+    };
+    finish(response, clear)
+}
+
+/// The page of one object.
+fn object_path(panel: &dyn AdminPanel, id: &str) -> String {
+    format!("/admin/{}/{}/", panel.slug(), path_segment(id))
 }
 
 /// Runs an action through the panel (and so through the module's service), audits it
-/// with the fields it changed, and shows the outcome.
+/// with the fields it changed and what was submitted, and shows the outcome. Refusals —
+/// a bad CSRF token, an unknown action or object, an unconfirmed dangerous action, the
+/// service's own — are audited too.
 async fn act(
     State(ctx): State<AppContext>,
     headers: HeaderMap,
@@ -512,50 +538,52 @@ async fn act(
     };
     let chrome = chrome(&site, &session, panel.slug());
     let form = to_form(form);
+    let entry = AuditEntry::by(&session.user, panel.slug(), &id, &action).input(&form);
     if !csrf_ok(&session, &form) {
+        audit::record_or_log(&ctx, entry.refused("csrf_failed")).await;
         return csrf_refused(&ctx, chrome);
     }
-    if !panel.actions().iter().any(|a| a.name == action) {
+    let Some(spec) = panel.actions().into_iter().find(|a| a.name == action) else {
+        audit::record_or_log(&ctx, entry.refused("no such action")).await;
         return message(&ctx, StatusCode::NOT_FOUND, "Not found", "There is no such action.", chrome);
-    }
+    };
     let before = match panel.detail(&ctx, &id).await {
         Ok(Some(detail)) => detail,
-        Ok(None) => return no_such_object(&ctx, chrome),
+        Ok(None) => {
+            audit::record_or_log(&ctx, entry.refused("no such object")).await;
+            return no_such_object(&ctx, chrome);
+        }
         Err(err) => return error_page(&ctx, &err, chrome),
     };
-    let outcome = panel.act(&ctx, &session.user, &id, &action, &form).await;
-    let after = match panel.detail(&ctx, &id).await {
-        Ok(Some(detail)) => detail,
-        Ok(None) => Detail::default(),
-        Err(err) => return error_page(&ctx, &err, chrome),
-    };
-    let (old, new) = audit::changes(&before.fields, &after.fields);
-    let (result, text) = match &outcome {
-        Ok(text) => ("done", text.clone()),
-        Err(err) => ("refused", format!("{} ({})", err.message(), err.code())),
-    };
-    let entry = AuditEntry {
-        actor_id: Some(session.user.id),
-        actor_email: &session.user.email,
-        panel: panel.slug(),
-        object_id: &id,
-        action: &action,
-        outcome: result,
-        message: &text,
-        before: old,
-        after: new,
-    };
-    if let Err(err) = audit::record(&ctx, entry).await {
-        return error_page(&ctx, &err, chrome);
+    if spec.dangerous && form.get("confirm").map(String::as_str) != Some("true") {
+        let text = format!("Tick “I am sure” to {}.", spec.label.to_lowercase());
+        audit::record_or_log(&ctx, entry.refused("not confirmed")).await;
+        return detail_page(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            chrome,
+            panel.as_ref(),
+            &id,
+            &before,
+            json!({"error": text}),
+        );
     }
+    let outcome = panel.act(&ctx, &session.user, &id, &action, &form).await;
+    // Read again for the audit; if that fails the action still stands and is recorded.
+    let after = panel.detail(&ctx, &id).await.ok().flatten().unwrap_or_default();
+    let entry = entry.changes(&before.fields, &after.fields);
     match outcome {
         Ok(text) => {
-            let to: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-            flash_and_go(&ctx, &text, &format!("/admin/{}/{to}/", panel.slug()))
+            audit::record_or_log(&ctx, entry.done(text.clone())).await;
+            flash_and_go(&ctx, &text, &object_path(panel.as_ref(), &id))
         }
-        Err(err) if err.kind() == ErrorKind::Internal => error_page(&ctx, &err, chrome),
         Err(err) => {
-            detail_page(&ctx, err.status(), chrome, panel.as_ref(), &id, &after, json!({"error": err.message()}))
+            audit::record_or_log(&ctx, entry.refused(format!("{} ({})", err.message(), err.code()))).await;
+            if err.kind() == ErrorKind::Internal {
+                return error_page(&ctx, &err, chrome);
+            }
+            let shown = if after.fields.is_empty() { &before } else { &after };
+            detail_page(&ctx, err.status(), chrome, panel.as_ref(), &id, shown, json!({"error": err.message()}))
         }
     }
 }
@@ -572,10 +600,7 @@ fn form_page(
     error: Option<&ServiceError>,
 ) -> Response {
     let (heading, action) = match id {
-        Some(id) => {
-            let encoded: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-            (format!("Edit {id}"), format!("/admin/{}/{encoded}/edit/", panel.slug()))
-        }
+        Some(id) => (format!("Edit {id}"), format!("{}edit/", object_path(panel, id))),
         None => (format!("Add to {}", panel.title()), format!("/admin/{}/new/", panel.slug())),
     };
     let data = json!({
@@ -655,58 +680,62 @@ async fn save(ctx: AppContext, headers: HeaderMap, uri: Uri, slug: String, id: O
         Err(response) => return response,
     };
     let chrome = chrome(&site, &session, panel.slug());
+    let action = if id.is_some() { "edit" } else { "create" };
+    let entry = AuditEntry::by(&session.user, panel.slug(), id.as_deref().unwrap_or_default(), action);
     if !csrf_ok(&session, &form) {
+        audit::record_or_log(&ctx, entry.input(&form).refused("csrf_failed")).await;
         return csrf_refused(&ctx, chrome);
     }
     let Some(fields) = panel.form() else {
         return message(&ctx, StatusCode::NOT_FOUND, "Not found", "Objects of this panel are not edited here.", chrome);
     };
-    let submitted: Form =
-        fields.iter().map(|f| (f.name.to_owned(), form.get(f.name).cloned().unwrap_or_default())).collect();
+    // What the form holds: an unticked checkbox is not sent, and means "false".
+    let submitted: Form = fields
+        .iter()
+        .map(|f| {
+            let value = match f.kind {
+                FieldKind::Checkbox => {
+                    if form.get(f.name).is_some_and(|v| v == "true") { "true" } else { "false" }.to_owned()
+                }
+                _ => form.get(f.name).cloned().unwrap_or_default(),
+            };
+            (f.name.to_owned(), value)
+        })
+        .collect();
+    let entry = entry.input(&submitted);
     let before = match &id {
         Some(id) => match panel.values(&ctx, id).await {
             Ok(Some(values)) => values,
-            Ok(None) => return no_such_object(&ctx, chrome),
+            Ok(None) => {
+                audit::record_or_log(&ctx, entry.refused("no such object")).await;
+                return no_such_object(&ctx, chrome);
+            }
             Err(err) => return error_page(&ctx, &err, chrome),
         },
         None => Form::new(),
     };
-    let outcome = panel.save(&ctx, &session.user, id.as_deref(), &submitted).await;
     let pairs = |form: &Form| form.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
-    let (old, new) = match &outcome {
-        Ok(_) => audit::changes(&pairs(&before), &pairs(&submitted)),
-        Err(_) => Default::default(),
-    };
-    let (result, text) = match &outcome {
-        Ok(_) => ("done", "Saved.".to_owned()),
-        Err(err) => ("refused", format!("{} ({})", err.message(), err.code())),
-    };
-    let object = match (&outcome, &id) {
-        (Ok(saved), _) => saved.clone(),
-        (Err(_), Some(id)) => id.clone(),
-        (Err(_), None) => String::new(),
-    };
-    let entry = AuditEntry {
-        actor_id: Some(session.user.id),
-        actor_email: &session.user.email,
-        panel: panel.slug(),
-        object_id: &object,
-        action: if id.is_some() { "edit" } else { "create" },
-        outcome: result,
-        message: &text,
-        before: old,
-        after: new,
-    };
-    if let Err(err) = audit::record(&ctx, entry).await {
-        return error_page(&ctx, &err, chrome);
-    }
-    match outcome {
+    match panel.save(&ctx, &session.user, id.as_deref(), &submitted).await {
         Ok(saved) => {
-            let to: String = form_urlencoded::byte_serialize(saved.as_bytes()).collect();
-            flash_and_go(&ctx, "Saved.", &format!("/admin/{}/{to}/", panel.slug()))
+            // The values as stored (the service may normalise them) are what changed.
+            let stored = panel.values(&ctx, &saved).await.ok().flatten().unwrap_or_else(|| submitted.clone());
+            let mut entry = entry.changes(&pairs(&before), &pairs(&stored)).done("Saved.");
+            if id.is_none() {
+                entry = AuditEntry::by(&session.user, panel.slug(), &saved, action)
+                    .input(&submitted)
+                    .changes(&[], &pairs(&stored))
+                    .done("Saved.");
+            }
+            audit::record_or_log(&ctx, entry).await;
+            flash_and_go(&ctx, "Saved.", &object_path(panel.as_ref(), &saved))
         }
-        Err(err) if err.kind() == ErrorKind::Internal => error_page(&ctx, &err, chrome),
-        Err(err) => form_page(&ctx, err.status(), chrome, panel.as_ref(), id.as_deref(), &submitted, Some(&err)),
+        Err(err) => {
+            audit::record_or_log(&ctx, entry.refused(format!("{} ({})", err.message(), err.code()))).await;
+            if err.kind() == ErrorKind::Internal {
+                return error_page(&ctx, &err, chrome);
+            }
+            form_page(&ctx, err.status(), chrome, panel.as_ref(), id.as_deref(), &submitted, Some(&err))
+        }
     }
 }
 
@@ -718,6 +747,17 @@ mod tests {
     fn render(name: &str, data: Value) -> String {
         let template = templates().get_template(name).unwrap_or_else(|err| panic!("{name}: {err}"));
         template.render(minijinja::value::Serde(&data)).unwrap_or_else(|err| panic!("{name}: {err:#}"))
+    }
+
+    #[test]
+    fn ids_stay_one_path_segment_and_sign_in_returns_to_the_page() {
+        assert_eq!(path_segment("evt_1Ab-2.x~"), "evt_1Ab-2.x~");
+        assert_eq!(path_segment("a/../b?c#d e+"), "a%2F..%2Fb%3Fc%23d%20e%2B");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert_eq!(return_to(&uri("/admin/users/?q=ann&active=true")), "/admin/users/?q=ann&active=true");
+        assert_eq!(return_to(&uri("/admin/users/42/actions/deactivate/")), "/admin/users/42/");
+        assert_eq!(return_to(&uri("/admin/logout/")), "/admin/");
     }
 
     #[test]

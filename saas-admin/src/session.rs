@@ -68,10 +68,12 @@ pub fn set_cookie(ctx: &AppContext, name: &str, value: &str, max_age: Duration) 
     format!("{name}={value}; Path=/admin/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age.as_secs())
 }
 
-/// Starts a session for `user`; returns the cookie token.
+/// Starts a session for `user` (and clears expired ones); returns the cookie token.
 pub async fn start(ctx: &AppContext, user: &AdminUser) -> ServiceResult<String> {
     let token = random_token();
     let now = Utc::now();
+    with_pool!(ctx.db(), pool => sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
+        .bind(now).execute(pool).await.map(|done| done.rows_affected()))?;
     let expires = now + chrono::Duration::from_std(SESSION_TTL).unwrap_or_else(|_| chrono::Duration::hours(12));
     with_pool!(ctx.db(), pool => sqlx::query(
         "INSERT INTO admin_sessions (id, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")

@@ -134,6 +134,7 @@ async fn staff_sign_in_find_a_user_deactivate_them_and_see_the_audit_entry() {
     // Deactivating them with a reason.
     let form = format!("form[action='/admin/users/{member}/actions/deactivate/']");
     client.find(Locator::Css(&format!("{form} input[name=reason]"))).await.unwrap().send_keys("spam").await.unwrap();
+    client.find(Locator::Css(&format!("{form} input[name=confirm]"))).await.unwrap().click().await.unwrap();
     client.find(Locator::Css(&format!("{form} button"))).await.unwrap().click().await.unwrap();
     wait_for_path(&client, &format!("/admin/users/{member}/")).await;
     assert!(text_of(&client, ".flash.ok").await.contains("member@example.com is deactivated"));

@@ -88,14 +88,19 @@ async fn non_staff_and_wrong_passwords_are_refused_without_a_session() {
     register(&app, "member@example.com").await;
     let mut browser = AdminClient::new(app.url(""));
 
+    // A member learns they cannot sign in here — and no one learns from the form whether
+    // a password was right: every refusal reads the same.
     let member = browser.sign_in("member@example.com", PASSWORD).await;
-    assert_eq!(member.status, 403);
-    assert!(member.shows("not a staff account"), "{}", member.body);
+    assert_eq!(member.status, 401);
+    assert!(member.shows("not an active staff account"), "{}", member.body);
     assert!(browser.cookie("saas_admin_session").is_none());
 
     let wrong = browser.sign_in(STAFF, "not the password").await;
     assert_eq!(wrong.status, 401);
-    assert!(wrong.shows("Unable to sign in"));
+    assert_eq!(
+        wrong.body.replace(STAFF, "member@example.com"),
+        member.body.replace(&member.csrf().unwrap(), &wrong.csrf().unwrap())
+    );
     assert!(browser.cookie("saas_admin_session").is_none());
 
     // A staff member who is demoted loses the session at the next page.
@@ -150,7 +155,11 @@ async fn a_user_is_found_deactivated_through_the_service_and_audited() {
 
     let detail_path = format!("/admin/users/{member}/");
     let action = format!("/admin/users/{member}/actions/deactivate/");
-    let done = browser.submit(&detail_path, &action, &[("reason", "spam")]).await;
+    let unconfirmed = browser.submit(&detail_path, &action, &[("reason", "spam")]).await;
+    assert_eq!(unconfirmed.status, 400);
+    assert!(unconfirmed.shows("Tick “I am sure” to deactivate."));
+    assert!(unconfirmed.body.contains("<dt>Active</dt><dd>yes</dd>"), "a dangerous action waits for confirmation");
+    let done = browser.submit(&detail_path, &action, &[("reason", "spam"), ("confirm", "true")]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let detail = browser.get(&detail_path).await;
     assert!(detail.shows("member.one@example.com is deactivated"), "the outcome is shown once");
@@ -167,11 +176,13 @@ async fn a_user_is_found_deactivated_through_the_service_and_audited() {
     let entry = log.links().into_iter().find(|link| link.starts_with("/admin/audit-log/") && link.len() > 20).unwrap();
     let entry = browser.get(&entry).await;
     assert!(entry.shows(r#"{"Active":"yes""#) && entry.shows(r#"{"Active":"no""#), "{}", entry.body);
+    assert!(entry.shows(r#""reason":"spam""#), "what was submitted is kept: {}", entry.body);
+    assert!(!entry.body.contains("csrf_token\":"), "but not the CSRF token");
 
     // Refused by the rules: staff cannot deactivate themselves; the refusal is audited.
     let me = AuthService::get(app.context()).unwrap().check_credentials(STAFF, PASSWORD).await.unwrap().id;
     let own = format!("/admin/users/{me}/");
-    let refused = browser.submit(&own, &format!("/admin/users/{me}/actions/deactivate/"), &[]).await;
+    let refused = browser.submit(&own, &format!("/admin/users/{me}/actions/deactivate/"), &[("confirm", "true")]).await;
     assert_eq!(refused.status, 400);
     assert!(refused.shows("You cannot deactivate your own account here."));
     let refusals = browser.get("/admin/audit-log/?outcome=refused").await;
@@ -238,6 +249,21 @@ async fn sign_in_attempts_are_rate_limited() {
     let limited = browser.sign_in(STAFF, PASSWORD).await;
     assert_eq!(limited.status, 429);
     assert!(limited.headers.contains_key("retry-after"));
+    assert!(browser.cookie("saas_admin_session").is_none());
+}
+
+#[tokio::test]
+async fn the_admin_form_shares_the_login_limit_of_each_account() {
+    let db = TestDatabase::create().await;
+    let app = builder().var("AUTH_RATE_LIMIT_PER_MINUTE", "3").start(&db).await;
+    staff_user(&app, STAFF).await;
+    for _ in 0..3 {
+        app.post("/api/v1/auth/login/", &json!({"email": STAFF, "password": "guess"})).await.assert_status(401);
+    }
+    // The admin form is no way around the API's per-account budget.
+    let mut browser = AdminClient::new(app.url(""));
+    let limited = browser.sign_in(STAFF, PASSWORD).await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
     assert!(browser.cookie("saas_admin_session").is_none());
 }
 

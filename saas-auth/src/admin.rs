@@ -11,6 +11,7 @@ use saas_core::admin::{
     FormField, KeyKind, ListPage, ListQuery, Search, Section, SqlList, SqlValue, count, table,
 };
 use saas_core::{AppContext, ServiceError, ServiceResult};
+use saas_toolkit::RateLimit;
 
 use crate::AuthService;
 
@@ -21,6 +22,10 @@ pub struct StaffAccounts;
 #[async_trait]
 impl AdminAccounts for StaffAccounts {
     async fn sign_in(&self, ctx: &AppContext, email: &str, password: &str) -> ServiceResult<AdminUser> {
+        // The API's per-account budget: the admin form is no way around the login limit.
+        let account = email.trim().to_lowercase();
+        let limit = RateLimit::per_minute("auth.login", ctx.config().auth_rate_limit_per_minute);
+        limit.check(ctx, &format!("account:{account}")).await?;
         let row = AuthService::get(ctx)?.check_credentials(email, password).await?;
         if !row.is_staff {
             return Err(ServiceError::forbidden("admin.not_staff", "Only staff may use the admin site."));

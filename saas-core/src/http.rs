@@ -20,6 +20,11 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::{ErrorKind, ServiceError};
 
+/// Marks a response (an HTML page) that is its own error page: a 4xx/5xx carrying it is not
+/// replaced by the JSON error envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnErrorPage;
+
 /// The request-id header set on every request and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -61,8 +66,12 @@ fn cors_layer(config: &Config) -> CorsLayer {
 /// into the error envelope, keeping its status and headers.
 async fn ensure_envelope(response: Response) -> Response {
     let status = response.status();
-    // Pages (the admin site) keep their own error pages; everything else gets the envelope.
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) || is_html(&response) {
+    // Pages that are their own error page (the admin site's) are left alone; everything
+    // else gets the envelope.
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(&response)
+        || response.extensions().get::<OwnErrorPage>().is_some()
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -86,14 +95,6 @@ async fn ensure_envelope(response: Response) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, env_parts.headers[header::CONTENT_TYPE].clone());
     Response::from_parts(parts, env_body)
-}
-
-fn is_html(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 fn is_json(response: &Response) -> bool {

@@ -63,8 +63,13 @@ async fn payment_actions_in_the_admin_follow_the_payments_rules() {
     // A pending order cannot be refunded: the service's 409, nothing changes.
     let page = format!("/admin/orders/{id}/");
     let before = browser.get(&page).await.body;
-    let refused =
-        browser.submit(&page, &format!("{page}actions/refund/"), &[("amount_cents", ""), ("reason", "asked")]).await;
+    let refused = browser
+        .submit(
+            &page,
+            &format!("{page}actions/refund/"),
+            &[("amount_cents", ""), ("reason", "asked"), ("confirm", "true")],
+        )
+        .await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.shows("flash error"), "the error is shown on the page");
     assert_eq!(order_of(&app, &payer, &id).await["state"], "pending");
@@ -83,7 +88,7 @@ async fn payment_actions_in_the_admin_follow_the_payments_rules() {
     deliver_event(&app, &event).await.assert_status(200);
     wait_processed(&app, &event).await;
     assert_eq!(order_of(&app, &payer, &id).await["state"], "held");
-    let released = browser.submit(&page, &format!("{page}actions/release/"), &[]).await;
+    let released = browser.submit(&page, &format!("{page}actions/release/"), &[("confirm", "true")]).await;
     assert_eq!(released.status, 303, "{}", released.body);
     assert_eq!(order_of(&app, &payer, &id).await["state"], "released");
     let detail = browser.get(&page).await;

@@ -18,8 +18,9 @@ CREATE TABLE admin_audit_log (
     message TEXT NOT NULL,
     before_values JSONB NOT NULL DEFAULT '{}',
     after_values JSONB NOT NULL DEFAULT '{}',
+    input_values JSONB NOT NULL DEFAULT '{}',
     created_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX admin_audit_log_created_at ON admin_audit_log (created_at, id);
-CREATE INDEX admin_audit_log_object ON admin_audit_log (panel, object_id);
+CREATE INDEX admin_audit_log_object ON admin_audit_log (object_id, created_at, id);
 CREATE INDEX admin_audit_log_actor_email ON admin_audit_log (actor_email text_pattern_ops);

@@ -85,7 +85,8 @@ impl SqlList {
         }
     }
 
-    /// Orders by this timestamp column (newest first), then the key.
+    /// Orders by this timestamp column (newest first), then the key. The column must be
+    /// `NOT NULL` and have an index on `(column, key)` for pages to stay fast.
     pub fn order_by(mut self, column: &'static str) -> Self {
         self.order = Some(column);
         self
@@ -191,9 +192,9 @@ impl SqlList {
                     let at = DateTime::parse_from_rfc3339(at).map_err(|_| invalid())?.with_timezone(&Utc);
                     let key = self.parse_key(key).ok_or_else(invalid)?;
                     let a = placeholder(SqlValue::Time(at), &mut values);
-                    let b = placeholder(SqlValue::Time(at), &mut values);
                     let k = placeholder(key, &mut values);
-                    conditions.push(format!("({order} < {a} OR ({order} = {b} AND {} < {k}))", self.key));
+                    // A row comparison: an index range on (order, key) on both databases.
+                    conditions.push(format!("({order}, {}) < ({a}, {k})", self.key));
                 }
                 None => {
                     let key = self.parse_key(after).ok_or_else(invalid)?;

@@ -83,7 +83,7 @@ async fn staff_see_and_delete_{{ plural }}_in_the_admin_site() {
     assert_eq!(browser.sign_in("staff@example.com", "correct horse battery staple").await.status, 303);
     assert!(browser.get("/admin/{{ plural }}/").await.shows("Visible to staff"));
     let page = format!("/admin/{{ plural }}/{id}/");
-    let deleted = browser.submit(&page, &format!("{page}actions/delete/"), &[]).await;
+    let deleted = browser.submit(&page, &format!("{page}actions/delete/"), &[("confirm", "true")]).await;
     assert_eq!(deleted.status, 303, "{}", deleted.body);
     ann.get(&format!("/api/v1/{{ plural }}/{id}/")).await.assert_error(404, "not_found");
     assert!(browser.get("/admin/audit-log/").await.shows("delete"));
