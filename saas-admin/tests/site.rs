@@ -347,3 +347,18 @@ async fn a_dead_job_is_listed_and_retried_and_a_finished_one_is_not() {
     assert_eq!(refused.status, 409);
     assert!(refused.shows("Only a failed or dead job can be retried."));
 }
+
+#[tokio::test]
+async fn dashboard_figures_stop_counting_at_their_cap() {
+    use saas_core::admin::{count_upto, table_size};
+    let db = TestDatabase::create().await;
+    let app = start(&db).await;
+    register(&app, "one@example.com").await;
+    register(&app, "two@example.com").await;
+    let pool = app.context().db();
+    assert_eq!(count_upto(pool, "auth_users", &[], 10).await.unwrap().to_string(), "3");
+    assert_eq!(count_upto(pool, "auth_users", &[], 2).await.unwrap().to_string(), "2+");
+    assert_eq!(count_upto(pool, "auth_users WHERE is_active = FALSE", &[], 2).await.unwrap().to_string(), "0");
+    assert_eq!(table_size(pool, "auth_users", 10).await.unwrap(), "3");
+    assert_eq!(table_size(pool, "auth_users", 1).await.unwrap(), "1+", "a table never analysed has no estimate");
+}

@@ -10,8 +10,8 @@ use chrono::{NaiveTime, Utc};
 use uuid::Uuid;
 
 use saas_core::admin::{
-    ActionSpec, AdminPanel, AdminSite, AdminUser, Card, Column, DashboardCard, Detail, Filter, Form, KeyKind, ListPage,
-    ListQuery, Search, Section, SqlList, SqlValue, count, table,
+    ActionSpec, AdminPanel, AdminSite, AdminUser, Card, Column, DASHBOARD_CAP, DashboardCard, Detail, Filter, Form,
+    KeyKind, ListPage, ListQuery, Search, Section, SqlList, SqlValue, count_upto, table,
 };
 use saas_core::{AppContext, ServiceError, ServiceResult};
 
@@ -335,10 +335,10 @@ struct ChatCard;
 impl DashboardCard for ChatCard {
     async fn card(&self, ctx: &AppContext) -> ServiceResult<Card> {
         let today = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc();
-        let open = count(ctx.db(), "SELECT COUNT(*) FROM chat_conversations WHERE deleted_at IS NULL", &[]).await?;
-        let messages =
-            count(ctx.db(), "SELECT COUNT(*) FROM chat_messages WHERE created_at >= $1", &[SqlValue::Time(today)])
-                .await?;
+        let db = ctx.db();
+        let open = count_upto(db, "chat_conversations WHERE deleted_at IS NULL", &[], DASHBOARD_CAP).await?;
+        let since = [SqlValue::Time(today)];
+        let messages = count_upto(db, "chat_messages WHERE created_at >= $1", &since, DASHBOARD_CAP).await?;
         Ok(Card::new("Chat").item("Open conversations", open, Some("/admin/conversations/?deleted=false")).item(
             "Messages today",
             messages,

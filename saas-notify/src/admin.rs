@@ -10,8 +10,8 @@ use chrono::{NaiveTime, Utc};
 use uuid::Uuid;
 
 use saas_core::admin::{
-    ActionSpec, AdminPanel, AdminSite, AdminUser, Card, Column, DashboardCard, Detail, FieldKind, Filter, Form,
-    FormField, KeyKind, ListPage, ListQuery, Search, Section, SqlList, SqlValue, count, table,
+    ActionSpec, AdminPanel, AdminSite, AdminUser, Card, Column, DASHBOARD_CAP, DashboardCard, Detail, FieldKind,
+    Filter, Form, FormField, KeyKind, ListPage, ListQuery, Search, Section, SqlList, SqlValue, count_upto, table,
 };
 use saas_core::{AppContext, ServiceError, ServiceResult};
 
@@ -482,18 +482,11 @@ struct NotifyCard;
 impl DashboardCard for NotifyCard {
     async fn card(&self, ctx: &AppContext) -> ServiceResult<Card> {
         let today = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc();
-        let failed = count(
-            ctx.db(),
-            "SELECT COUNT(*) FROM notify_deliveries WHERE status = $1",
-            &[SqlValue::Text(DeliveryStatus::Failed.as_str().to_owned())],
-        )
-        .await?;
-        let sent = count(
-            ctx.db(),
-            "SELECT COUNT(*) FROM notify_notifications WHERE created_at >= $1",
-            &[SqlValue::Time(today)],
-        )
-        .await?;
+        let db = ctx.db();
+        let failed = [SqlValue::Text(DeliveryStatus::Failed.as_str().to_owned())];
+        let failed = count_upto(db, "notify_deliveries WHERE status = $1", &failed, DASHBOARD_CAP).await?;
+        let since = [SqlValue::Time(today)];
+        let sent = count_upto(db, "notify_notifications WHERE created_at >= $1", &since, DASHBOARD_CAP).await?;
         Ok(Card::new("Notifications").item("Failed deliveries", failed, Some("/admin/deliveries/?status=failed")).item(
             "Notifications sent today",
             sent,

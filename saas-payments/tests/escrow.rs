@@ -177,6 +177,35 @@ async fn twenty_racing_releases_credit_and_pay_the_payee_once() {
     app.assert_balanced().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executors_racing_on_one_payout_call_stripe_once() {
+    let app = support::start_without_worker().await;
+    let (payer, payee, _) = app.cast().await;
+    let id = app.held_order(&payer, &payee).await;
+    app.act(&payer, &id, "release", json!({})).await.assert_status(200);
+    let payout = app.payout_of(&id).await;
+    assert_eq!(payout.state, PayoutState::Pending, "no Connect account yet");
+    app.onboard(&payee).await;
+
+    // Stripe rate-limits the first attempt: the payout is left processing, its transfer
+    // not made — what a job retry or the cron then resumes.
+    app.fake.fail_next("/v1/transfers", saas_payments::testing::Failure::RateLimited);
+    let service = app.service();
+    assert!(service.execute_payout(payout.id).await.is_err(), "a transient failure asks for a retry");
+    let tried = app.fake.count("POST", "/v1/transfers");
+
+    // Its job's retry, a staff retry and the cron all resume it at once.
+    let racers = (0..10).map(|_| service.execute_payout(payout.id));
+    for result in futures::future::join_all(racers).await {
+        result.expect("execute");
+    }
+    assert_eq!(app.fake.count("POST", "/v1/transfers") - tried, 1, "one executor holds the transfer");
+    let payout = app.transferred_payout(&id).await;
+    assert_eq!(payout.state, PayoutState::Processing);
+    service.execute_payout(payout.id).await.expect("execute again");
+    assert_eq!(app.fake.count("POST", "/v1/transfers") - tried, 1, "a transferred payout is not sent again");
+}
+
 #[tokio::test]
 async fn expired_holds_are_released_by_the_cron_entry() {
     let app = support::start().await;

@@ -17,7 +17,9 @@ use crate::error::ServiceResult;
 pub use panel::{
     ActionSpec, AdminPanel, Column, Detail, FieldKind, Filter, Form, FormField, ListPage, ListQuery, ListRow, Section,
 };
-pub use sql::{KeyKind, Search, SqlList, SqlValue, count, prefix_pattern, table};
+pub use sql::{
+    DASHBOARD_CAP, KeyKind, Search, SqlList, SqlValue, Tally, count, count_upto, prefix_pattern, table, table_size,
+};
 
 /// A signed-in staff member, as the site and the audit log know them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -249,6 +249,52 @@ pub async fn count(db: &Db, sql: &str, values: &[SqlValue]) -> ServiceResult<i64
     Ok(rows.first().and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+/// The cap of dashboard figures: a card reads at most this many rows per figure.
+pub const DASHBOARD_CAP: i64 = 10_000;
+
+/// A dashboard figure: exact up to a cap, `cap+` beyond it, so a card costs the same on a
+/// table of a thousand rows or a hundred million.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Rows counted (at most the cap).
+    pub count: i64,
+    /// Whether there are more than the cap.
+    pub more: bool,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.more { write!(f, "{}+", self.count) } else { write!(f, "{}", self.count) }
+    }
+}
+
+/// Counts the rows of `from_where` (`"auth_users WHERE date_joined >= $1"`) up to `cap`:
+/// the database stops reading at `cap + 1` rows.
+pub async fn count_upto(db: &Db, from_where: &str, values: &[SqlValue], cap: i64) -> ServiceResult<Tally> {
+    let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {from_where} LIMIT {}) AS capped", cap.max(0) + 1);
+    let counted = count(db, &sql, values).await?;
+    Ok(if counted > cap { Tally { count: cap, more: true } } else { Tally { count: counted, more: false } })
+}
+
+/// The rows of a whole table: exact up to `cap`; beyond it, on PostgreSQL, the planner's
+/// estimate (`≈1200000`), read in constant time.
+pub async fn table_size(db: &Db, table_name: &'static str, cap: i64) -> ServiceResult<String> {
+    let tally = count_upto(db, table_name, &[], cap).await?;
+    if !tally.more {
+        return Ok(tally.to_string());
+    }
+    if let Db::Postgres(pool) = db {
+        let estimate: Option<f32> = sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
+            .bind(table_name)
+            .fetch_optional(pool)
+            .await?;
+        if let Some(estimate) = estimate.filter(|e| *e as i64 > cap) {
+            return Ok(format!("≈{}", estimate as i64));
+        }
+    }
+    Ok(tally.to_string())
+}
+
 /// A row whose cells can be rendered.
 trait CellSource {
     fn len(&self) -> usize;

@@ -16,6 +16,10 @@ use crate::models::{Order, Payout};
 use crate::states::{OrderAction, OrderState, PayoutAction, PayoutState};
 use crate::stripe::{NewTransfer, StripeFailure};
 
+/// How long one executor holds a payout's transfer call; a holder that crashed is replaced
+/// after it.
+const TRANSFER_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
 impl PaymentsService {
     /// The payer (or staff) releases a held escrow order: the payee is credited and a payout
     /// is created and queued. Releasing a released or settled order again succeeds and
@@ -108,13 +112,15 @@ impl PaymentsService {
             Some(account) if account.payouts_enabled => account,
             _ => return Ok(payout),
         };
-        let payout = if resumable {
-            self.bump_attempts(id).await?
-        } else {
-            match self.change_payout(id, PayoutAction::Process, &Actor::system("payout:execute"), None).await? {
-                Some(payout) => payout,
-                None => return self.payout(id).await?.ok_or_else(|| ServiceError::not_found("payout")),
-            }
+        if !resumable
+            && self.change_payout(id, PayoutAction::Process, &Actor::system("payout:execute"), None).await?.is_none()
+        {
+            return self.payout(id).await?.ok_or_else(|| ServiceError::not_found("payout"));
+        }
+        // One executor at a time holds the transfer: a resume racing the first attempt (a
+        // job retry, the cron) finds it leased and leaves it.
+        let Some(payout) = self.lease_transfer(id, resumable).await? else {
+            return self.payout(id).await?.ok_or_else(|| ServiceError::not_found("payout"));
         };
         let transfer_group = payout.order_id.map(|order| format!("order_{order}"));
         let new = NewTransfer {
@@ -128,7 +134,11 @@ impl PaymentsService {
             Ok(transfer) => Ok(with_pool!(self.db(), pool => sqlx::query_as::<_, Payout>(
                 "UPDATE payment_payouts SET stripe_transfer_id = $2, updated_at = $3 WHERE id = $1 RETURNING *")
                 .bind(id).bind(&transfer.id).bind(now()).fetch_one(pool).await)?),
-            Err(failure @ StripeFailure::Transient(_)) => Err(failure.into()),
+            Err(failure @ StripeFailure::Transient(_)) => {
+                // The retry may resume at once.
+                self.release_transfer(id).await?;
+                Err(failure.into())
+            }
             Err(failure) => {
                 let failed = self
                     .change_payout(
@@ -146,10 +156,25 @@ impl PaymentsService {
         }
     }
 
-    async fn bump_attempts(&self, id: Uuid) -> ServiceResult<Payout> {
+    /// Takes the transfer of a processing payout for [`TRANSFER_LEASE`]: a payout this
+    /// executor just moved to processing is its own; resuming one counts an attempt and waits
+    /// for any other holder's lease to end. `None` when another executor holds it or it is
+    /// transferred.
+    async fn lease_transfer(&self, id: Uuid, resuming: bool) -> ServiceResult<Option<Payout>> {
+        let now = now();
+        let until = now + TRANSFER_LEASE;
         Ok(with_pool!(self.db(), pool => sqlx::query_as::<_, Payout>(
-            "UPDATE payment_payouts SET attempts = attempts + 1, updated_at = $2 WHERE id = $1 RETURNING *")
-            .bind(id).bind(now()).fetch_one(pool).await)?)
+            "UPDATE payment_payouts SET attempts = attempts + $2, transfer_lease_until = $3, updated_at = $4 \
+             WHERE id = $1 AND state = 'processing' AND stripe_transfer_id IS NULL \
+             AND ($5 OR transfer_lease_until IS NULL OR transfer_lease_until < $4) RETURNING *")
+            .bind(id).bind(i32::from(resuming)).bind(until).bind(now).bind(!resuming).fetch_optional(pool).await)?)
+    }
+
+    /// Gives the transfer up after a transient failure, so the retry need not wait for the lease.
+    async fn release_transfer(&self, id: Uuid) -> ServiceResult<()> {
+        with_pool!(self.db(), pool => sqlx::query("UPDATE payment_payouts SET transfer_lease_until = NULL WHERE id = $1")
+            .bind(id).execute(pool).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Moves a payout by `action` if its fresh state allows it (`None` otherwise); marking it
