@@ -7,6 +7,7 @@
 
 mod cron;
 mod panel;
+mod panel_redis;
 mod store;
 mod worker;
 

@@ -1,9 +1,11 @@
-//! Background jobs in the admin site: queued, running, failed and dead jobs of the SQL
-//! job stores, a retry for failed and dead ones, and the queue's counts on the dashboard.
+//! Background jobs in the admin site: queued, running, failed and dead jobs of the job
+//! store (SQLite, PostgreSQL or Redis), a retry for failed and dead ones, and the queue's
+//! counts on the dashboard.
 
 use async_trait::async_trait;
 
 use super::JobStore;
+use super::panel_redis::RedisJobs;
 use crate::admin::{
     ActionSpec, AdminPanel, AdminUser, Card, Column, DashboardCard, Detail, Filter, Form, KeyKind, ListPage, ListQuery,
     Search, SqlList, SqlValue, table,
@@ -22,17 +24,21 @@ const STATUSES: [(&str, &str); 6] = [
     ("Killed", "dead"),
 ];
 
-/// The job table of a SQL store, as a database handle, its table and the queue name.
-fn sql_store(ctx: &AppContext) -> ServiceResult<(Db, &'static str, String)> {
+/// Where the jobs are: a SQL table (a database handle, the table, the queue name) or Redis.
+enum Source {
+    Sql(Db, &'static str, String),
+    Redis(RedisJobs),
+}
+
+fn source(ctx: &AppContext) -> Source {
     match ctx.jobs().store() {
-        JobStore::Sqlite { pool, config } => Ok((Db::Sqlite(pool.clone()), "Jobs", config.queue.as_ref().to_owned())),
-        JobStore::Postgres { pool, config } => {
-            Ok((Db::Postgres(pool.clone()), "apalis.jobs", config.queue.as_ref().to_owned()))
+        JobStore::Sqlite { pool, config } => {
+            Source::Sql(Db::Sqlite(pool.clone()), "Jobs", config.queue.as_ref().to_owned())
         }
-        JobStore::Redis { .. } => Err(ServiceError::unavailable(
-            "jobs.not_listable",
-            "Jobs kept in Redis are counted on the dashboard but not listed; the SQL job stores are.",
-        )),
+        JobStore::Postgres { pool, config } => {
+            Source::Sql(Db::Postgres(pool.clone()), "apalis.jobs", config.queue.as_ref().to_owned())
+        }
+        JobStore::Redis { conn, config } => Source::Redis(RedisJobs::new(conn.clone(), config.clone())),
     }
 }
 
@@ -101,12 +107,17 @@ impl AdminPanel for JobsPanel {
     }
 
     async fn list(&self, ctx: &AppContext, query: &ListQuery) -> ServiceResult<ListPage> {
-        let (db, _, queue) = sql_store(ctx)?;
-        list(&db).fetch_bound(&db, query, vec![SqlValue::Text(queue)]).await
+        match source(ctx) {
+            Source::Sql(db, _, queue) => list(&db).fetch_bound(&db, query, vec![SqlValue::Text(queue)]).await,
+            Source::Redis(jobs) => jobs.list(query).await,
+        }
     }
 
     async fn detail(&self, ctx: &AppContext, id: &str) -> ServiceResult<Option<Detail>> {
-        let (db, table_name, queue) = sql_store(ctx)?;
+        let (db, table_name, queue) = match source(ctx) {
+            Source::Sql(db, table_name, queue) => (db, table_name, queue),
+            Source::Redis(jobs) => return jobs.detail(id).await,
+        };
         let payload = match db {
             Db::Sqlite(_) => "CAST(job AS TEXT)",
             Db::Postgres(_) => "convert_from(job, 'UTF8')",
@@ -137,7 +148,13 @@ impl AdminPanel for JobsPanel {
         if action != "retry" {
             return Err(ServiceError::not_found(&format!("Action {action}")));
         }
-        let (db, _, queue) = sql_store(ctx)?;
+        let (db, queue) = match source(ctx) {
+            Source::Sql(db, _, queue) => (db, queue),
+            Source::Redis(jobs) => {
+                jobs.retry(ctx, id).await?;
+                return Ok("The job is queued again.".to_owned());
+            }
+        };
         let retried = match &db {
             Db::Sqlite(pool) => sqlx::query(
                 "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = strftime('%s', 'now'), done_at = NULL, \
