@@ -145,11 +145,15 @@ impl SaasAppBuilder {
         let modules = Modules(Arc::new(self.modules));
         ctx.insert(modules);
 
+        let http_metrics = Arc::new(crate::metrics::HttpMetrics::default());
+        ctx.insert(http_metrics.clone());
         let router = router
             .route("/health/", get(health_handler))
+            .route("/metrics", get(crate::metrics::handler))
             .merge(crate::docs::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn_with_state(http_metrics, crate::metrics::track))
             .with_state(ctx.clone());
         let router = apply_layers(router, ctx.config());
         tracing::info!(

@@ -24,6 +24,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod module;
 pub mod pubsub;
 #[cfg(feature = "testing")]

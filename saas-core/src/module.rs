@@ -60,6 +60,11 @@ pub trait Module: Send + Sync + 'static {
     /// Adds the module's panels and dashboard cards to the admin site.
     fn admin(&self, _site: &mut crate::admin::AdminSite) {}
 
+    /// Figures the module adds to each `/metrics` scrape (gauges: a lag, a backlog).
+    async fn metrics(&self, _ctx: &AppContext) -> Vec<crate::metrics::Sample> {
+        Vec::new()
+    }
+
     /// Extra health checks (an external service the module needs).
     async fn health(&self, _ctx: &AppContext) -> Vec<HealthCheck> {
         Vec::new()

@@ -52,6 +52,7 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
     let Ok(service) = NotifyService::get(&ctx) else {
         return saas_core::websocket::close(&mut socket, 1011, "notifications unavailable").await;
     };
+    let _open = saas_core::metrics::OpenSocket::new("notifications");
     // Subscribed before the count is read: no change falls between the two.
     let mut subscription = ctx.pubsub().subscribe(&topic(user));
     // Counts can be published out of order (two changes committing close together): the

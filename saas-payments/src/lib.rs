@@ -101,6 +101,13 @@ impl PaymentsModule {
 
 #[async_trait]
 impl Module for PaymentsModule {
+    async fn metrics(&self, ctx: &AppContext) -> Vec<saas_core::metrics::Sample> {
+        match PaymentsService::get(ctx) {
+            Ok(service) => service.webhook_metrics().await,
+            Err(_) => Vec::new(),
+        }
+    }
+
     fn name(&self) -> &'static str {
         "payments"
     }

@@ -5,6 +5,7 @@
 //! Processing applies the event to the objects it names; an event arriving out of order
 //! never moves an object backwards (the state machines refuse it and it changes nothing).
 
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
@@ -263,5 +264,36 @@ impl PaymentsService {
             self.enqueue(PROCESS_WEBHOOK_JOB, serde_json::json!({"event_id": id})).await;
         }
         Ok(ids.len())
+    }
+}
+
+impl PaymentsService {
+    /// The webhook figures of a `/metrics` scrape: how long the oldest event not yet
+    /// processed has waited (0 when none waits), and how many failed for now.
+    pub async fn webhook_metrics(&self) -> Vec<saas_core::metrics::Sample> {
+        let db = self.ctx().db();
+        let oldest: Result<Option<DateTime<Utc>>, sqlx::Error> = with_pool!(db, pool => sqlx::query_scalar(
+            "SELECT MIN(received_at) FROM payment_webhook_events WHERE state IN ('pending', 'failed')")
+            .fetch_one(pool).await);
+        let failed: Result<i64, sqlx::Error> = with_pool!(db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM payment_webhook_events WHERE state = 'failed' LIMIT 10001) AS f")
+            .fetch_one(pool).await);
+        let (Ok(oldest), Ok(failed)) = (oldest, failed) else {
+            tracing::warn!("webhook figures missing from the scrape");
+            return Vec::new();
+        };
+        let lag = oldest.map_or(0.0, |at| (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+        vec![
+            saas_core::metrics::Sample {
+                name: "saas_payments_webhook_lag_seconds",
+                help: "Age of the oldest Stripe event received but not processed yet",
+                value: lag,
+            },
+            saas_core::metrics::Sample {
+                name: "saas_payments_webhook_failed_events",
+                help: "Stripe events whose processing failed and waits for a retry",
+                value: failed as f64,
+            },
+        ]
     }
 }

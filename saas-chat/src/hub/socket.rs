@@ -92,6 +92,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
         }
     }
     membership.ready().await;
+    let _open = saas_core::metrics::OpenSocket::new("chat");
     let session = Session { service: service.clone(), conversation, user };
     let track_presence = service.tells_app();
     let presence_ttl = hub.settings().heartbeat * 3;
