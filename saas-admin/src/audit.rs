@@ -183,11 +183,7 @@ impl AdminPanel for AuditLogPanel {
         .await?;
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
         let labels = ["When", "Who", "Panel", "Object", "Action", "Outcome", "Message", "Before", "After", "Input"];
-        let mut detail = Detail::new(format!("{} {} {}", row[4], row[2], row[3]));
-        for (label, value) in labels.iter().zip(row) {
-            detail = detail.field(label, value);
-        }
-        Ok(Some(detail))
+        Ok(Some(Detail::new(format!("{} {} {}", row[4], row[2], row[3])).fields(&labels, row)))
     }
 }
 

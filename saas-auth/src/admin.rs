@@ -133,10 +133,7 @@ impl AdminPanel for UsersPanel {
             "Bio",
             "Time zone",
         ];
-        let mut detail = Detail::new(row[0].clone()).field("Id", id);
-        for (label, value) in labels.iter().zip(row) {
-            detail = detail.field(label, value);
-        }
+        let detail = Detail::new(row[0].clone()).field("Id", id).fields(&labels, row);
         let mut linked = Section::new("Linked accounts", &["Provider", "Provider user id", "Linked"]);
         let sql = "SELECT provider, provider_user_id, created_at FROM auth_linked_accounts WHERE user_id = $1 \
                    ORDER BY created_at";

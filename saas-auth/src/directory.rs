@@ -70,3 +70,52 @@ pub fn directory(ctx: &AppContext) -> ServiceResult<Arc<dyn UserDirectory>> {
     }
     Ok(Arc::new(AuthService::get(ctx)?))
 }
+
+/// The emails of some users, read once through the [`directory`]: what other modules' admin
+/// panels show in place of user ids.
+#[derive(Debug, Clone, Default)]
+pub struct UserEmails(std::collections::HashMap<Uuid, String>);
+
+impl UserEmails {
+    /// The emails of `ids` (duplicates read once; unknown users left out).
+    pub async fn of(ctx: &AppContext, ids: impl IntoIterator<Item = Uuid>) -> ServiceResult<Self> {
+        let mut wanted: Vec<Uuid> = ids.into_iter().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(Self::default());
+        }
+        let users = directory(ctx)?.users(&wanted).await?;
+        Ok(Self(users.into_iter().map(|user| (user.id, user.email)).collect()))
+    }
+
+    /// The emails of the user ids among `cells` (cells that are not ids are skipped); the
+    /// cells are read before the lookup, so the future does not hold them.
+    pub fn of_cells<'c>(
+        ctx: &'c AppContext,
+        cells: impl IntoIterator<Item = &'c str>,
+    ) -> impl Future<Output = ServiceResult<Self>> + Send + 'c {
+        let ids: Vec<Uuid> = cells.into_iter().filter_map(|cell| Uuid::parse_str(cell).ok()).collect();
+        Self::of(ctx, ids)
+    }
+
+    /// The email of `id`, if known.
+    pub fn email(&self, id: &str) -> Option<&str> {
+        Uuid::parse_str(id).ok().and_then(|id| self.0.get(&id)).map(String::as_str)
+    }
+
+    /// For a list: the email, else the id as given.
+    pub fn short(&self, id: impl std::fmt::Display) -> String {
+        let id = id.to_string();
+        self.email(&id).map_or(id.clone(), str::to_owned)
+    }
+
+    /// For a detail page: `email (id)`, else the id as given.
+    pub fn long(&self, id: impl std::fmt::Display) -> String {
+        let id = id.to_string();
+        match self.email(&id) {
+            Some(email) => format!("{email} ({id})"),
+            None => id,
+        }
+    }
+}

@@ -22,7 +22,7 @@ use axum::Router;
 use saas_core::jobs::{CronSchedule, JobRegistry};
 use saas_core::{AppContext, Migrations, Module, ServiceError, ServiceResult};
 
-pub use directory::{UserDirectory, UserSummary, directory};
+pub use directory::{UserDirectory, UserEmails, UserSummary, directory};
 pub use extract::{CurrentUser, StaffUser, VerifiedUser};
 pub use models::{Profile, TokenPair, User};
 pub use service::AuthService;

@@ -3,12 +3,11 @@
 //! [`ChatService::moderate_delete`]: the same soft delete, and the same `message.deleted`
 //! event to the conversation's sockets, as the sender's own delete.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{NaiveTime, Utc};
 use uuid::Uuid;
 
+use saas_auth::UserEmails;
 use saas_core::admin::{
     ActionSpec, AdminPanel, AdminSite, AdminUser, Card, Column, DASHBOARD_CAP, DashboardCard, Detail, Filter, Form,
     KeyKind, ListPage, ListQuery, Search, Section, SqlList, SqlValue, count_upto, table,
@@ -36,43 +35,16 @@ fn user_link(id: &str) -> Option<String> {
     (!id.is_empty()).then(|| format!("/admin/users/{id}/"))
 }
 
-/// Emails of the users among `ids` (text UUIDs; others are skipped), by id text.
-async fn emails<'a>(
-    ctx: &AppContext,
-    ids: impl IntoIterator<Item = &'a str>,
-) -> ServiceResult<HashMap<String, String>> {
-    let mut wanted: Vec<Uuid> = ids.into_iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let users = saas_auth::directory(ctx)?.users(&wanted).await?;
-    Ok(users.into_iter().map(|user| (user.id.to_string(), user.email)).collect())
-}
-
 /// Replaces the user id in cell `index` of every row by the user's email; `blank` names an
 /// empty cell (a system message has no sender).
 async fn show_users(ctx: &AppContext, rows: &mut [Vec<String>], index: usize, blank: &str) -> ServiceResult<()> {
-    let known = emails(ctx, rows.iter().filter_map(|row| row.get(index).map(String::as_str))).await?;
+    let known = UserEmails::of_cells(ctx, rows.iter().filter_map(|row| row.get(index).map(String::as_str))).await?;
     for row in rows {
         if let Some(cell) = row.get_mut(index) {
-            if cell.is_empty() {
-                *cell = blank.to_owned();
-            } else if let Some(email) = known.get(cell.as_str()) {
-                *cell = email.clone();
-            }
+            *cell = if cell.is_empty() { blank.to_owned() } else { known.short(&*cell) };
         }
     }
     Ok(())
-}
-
-/// A user field of a detail page: `email (id)`, or the id of a user the directory lacks.
-fn user_field(known: &HashMap<String, String>, id: &str) -> String {
-    match known.get(id) {
-        Some(email) => format!("{email} ({id})"),
-        None => id.to_owned(),
-    }
 }
 
 /// The one row `sql` selects for `id`, rendered as text.
@@ -167,7 +139,7 @@ impl AdminPanel for ConversationsPanel {
             &[SqlValue::Uuid(id)],
         )
         .await?;
-        let known = emails(ctx, row.get(3).map(String::as_str)).await?;
+        let known = UserEmails::of_cells(ctx, row.get(3).map(String::as_str)).await?;
         let user_ids: Vec<String> = participants.iter().map(|p| p.first().cloned().unwrap_or_default()).collect();
         show_users(ctx, &mut participants, 0, "").await?;
         show_users(ctx, &mut messages, 1, "system").await?;
@@ -192,7 +164,7 @@ impl AdminPanel for ConversationsPanel {
                 .field("Id", cell(0))
                 .field("Type", cell(1))
                 .field("Title", cell(2))
-                .field("Created by", user_field(&known, &cell(3)))
+                .field("Created by", known.long(cell(3)))
                 .field("Participants", cell(4))
                 .field("Messages posted", cell(5))
                 .field("Last message at", cell(6))
@@ -283,10 +255,10 @@ impl AdminPanel for MessagesPanel {
             return Ok(None);
         };
         let cell = |i: usize| row.get(i).cloned().unwrap_or_default();
-        let known = emails(ctx, row.get(5).map(String::as_str)).await?;
+        let known = UserEmails::of_cells(ctx, row.get(5).map(String::as_str)).await?;
         let sender = match cell(5) {
             sender if sender.is_empty() => "system".to_owned(),
-            sender => user_field(&known, &sender),
+            sender => known.long(&sender),
         };
         let conversation = match cell(3) {
             title if title.is_empty() => format!("{} ({})", cell(1), cell(2)),

@@ -2,13 +2,13 @@
 //! service, so a template that does not compile is refused as from the API), the
 //! notifications sent, their deliveries with a staff retry, and a dashboard card.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 use chrono::{NaiveTime, Utc};
 use uuid::Uuid;
 
+use saas_auth::UserEmails;
 use saas_core::admin::{
     ActionSpec, AdminPanel, AdminSite, AdminUser, Card, Column, DASHBOARD_CAP, DashboardCard, Detail, FieldKind,
     Filter, Form, FormField, KeyKind, ListPage, ListQuery, Search, Section, SqlList, SqlValue, count_upto, table,
@@ -30,38 +30,16 @@ pub(crate) fn register(site: &mut AdminSite) {
     site.panel(TypesPanel::new()).panel(NotificationsPanel::new()).panel(DeliveriesPanel::new()).card(NotifyCard);
 }
 
-/// Emails of the users among `ids` (text UUIDs; others are skipped), by id text.
-async fn emails<'a>(
-    ctx: &AppContext,
-    ids: impl IntoIterator<Item = &'a str>,
-) -> ServiceResult<HashMap<String, String>> {
-    let mut wanted: Vec<Uuid> = ids.into_iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let users = saas_auth::directory(ctx)?.users(&wanted).await?;
-    Ok(users.into_iter().map(|user| (user.id.to_string(), user.email)).collect())
-}
-
 /// A list page with the user ids of column `index` shown as emails.
 async fn page_with_users(ctx: &AppContext, mut page: ListPage, index: usize) -> ServiceResult<ListPage> {
-    let known = emails(ctx, page.rows.iter().filter_map(|row| row.cells.get(index).map(String::as_str))).await?;
+    let known =
+        UserEmails::of_cells(ctx, page.rows.iter().filter_map(|row| row.cells.get(index).map(String::as_str))).await?;
     for row in &mut page.rows {
-        if let Some(email) = row.cells.get(index).and_then(|id| known.get(id)) {
-            row.cells[index] = email.clone();
+        if let Some(cell) = row.cells.get_mut(index) {
+            *cell = known.short(&*cell);
         }
     }
     Ok(page)
-}
-
-/// A user field of a detail page: `email (id)`, or the id of a user the directory lacks.
-fn user_field(known: &HashMap<String, String>, id: &str) -> String {
-    match known.get(id) {
-        Some(email) => format!("{email} ({id})"),
-        None => id.to_owned(),
-    }
 }
 
 /// The one row `sql` selects for `id`, rendered as text.
@@ -155,11 +133,11 @@ impl AdminPanel for TypesPanel {
             &[SqlValue::Text(kind.id.to_string())],
         )
         .await?;
-        let known = emails(ctx, latest.iter().filter_map(|row| row.get(1).map(String::as_str))).await?;
+        let known = UserEmails::of_cells(ctx, latest.iter().filter_map(|row| row.get(1).map(String::as_str))).await?;
         let mut section = Section::new("Latest notifications", &["Id", "User", "Title", "Read", "Created"]);
         for mut cells in latest.drain(..) {
-            if let Some(email) = cells.get(1).and_then(|id| known.get(id)) {
-                cells[1] = email.clone();
+            if let Some(user) = cells.get_mut(1) {
+                *user = known.short(&*user);
             }
             let link = cells.first().map(|id| format!("/admin/notifications/{id}/"));
             section.row(cells, link);
@@ -321,7 +299,8 @@ impl AdminPanel for NotificationsPanel {
             return Ok(None);
         };
         let cell = |i: usize| row.get(i).cloned().unwrap_or_default();
-        let known = emails(ctx, [row.get(1), row.get(6)].into_iter().flatten().map(String::as_str)).await?;
+        let known =
+            UserEmails::of_cells(ctx, [row.get(1), row.get(6)].into_iter().flatten().map(String::as_str)).await?;
         let deliveries = table(
             ctx.db(),
             "SELECT id, channel, status, attempts, provider_message_id, last_error, created_at, updated_at \
@@ -344,12 +323,12 @@ impl AdminPanel for NotificationsPanel {
         Ok(Some(
             Detail::new(cell(3))
                 .field("Id", cell(0))
-                .field("User", user_field(&known, &cell(1)))
+                .field("User", known.long(cell(1)))
                 .field("Type", cell(2))
                 .field("Title", cell(3))
                 .field("Body", cell(4))
                 .field("Data", cell(5))
-                .field("Actor", user_field(&known, &cell(6)))
+                .field("Actor", known.long(cell(6)))
                 .field("Source", source)
                 .field("Read", cell(9))
                 .field("Read at", cell(10))
@@ -437,12 +416,12 @@ impl AdminPanel for DeliveriesPanel {
             return Ok(None);
         };
         let cell = |i: usize| row.get(i).cloned().unwrap_or_default();
-        let known = emails(ctx, row.get(2).map(String::as_str)).await?;
+        let known = UserEmails::of_cells(ctx, row.get(2).map(String::as_str)).await?;
         Ok(Some(
             Detail::new(format!("{} delivery {}", cell(4), cell(0)))
                 .field("Id", cell(0))
                 .field("Notification", cell(1))
-                .field("User", user_field(&known, &cell(2)))
+                .field("User", known.long(cell(2)))
                 .field("Type", cell(3))
                 .field("Channel", cell(4))
                 .field("Device", cell(5))

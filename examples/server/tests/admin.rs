@@ -8,15 +8,9 @@ use saas_admin::testing::AdminClient;
 use saas_core::testing::{TestApp, TestDatabase};
 use saas_payments::testing::{FakeStripe, deliver_event, wait_processed};
 use serde_json::{Value, json};
+use support::{PASSWORD, register};
 
-const PASSWORD: &str = "correct horse battery";
-
-async fn register(app: &TestApp, email: &str) -> (String, String) {
-    let response = app.post("/api/v1/auth/registration/", &json!({"email": email, "password": PASSWORD})).await;
-    response.assert_status(201);
-    let body = response.json();
-    (body["user"]["id"].as_str().unwrap().to_owned(), body["access"].as_str().unwrap().to_owned())
-}
+mod support;
 
 async fn order_of(app: &TestApp, access: &str, id: &str) -> Value {
     let response = app.request(Method::GET, &format!("/api/v1/payments/orders/{id}/")).bearer(access).send().await;
@@ -28,14 +22,7 @@ async fn order_of(app: &TestApp, access: &str, id: &str) -> Value {
 async fn payment_actions_in_the_admin_follow_the_payments_rules() {
     let db = TestDatabase::create().await;
     let stripe = FakeStripe::start().await;
-    let app = TestApp::builder()
-        .customize(saas_server::compose)
-        .var("AUTH_RATE_LIMIT_PER_MINUTE", "100000")
-        .var("STRIPE_SECRET_KEY", FakeStripe::SECRET_KEY)
-        .var("STRIPE_WEBHOOK_SECRET", FakeStripe::WEBHOOK_SECRET)
-        .var("STRIPE_API_BASE", stripe.url())
-        .start(&db)
-        .await;
+    let app = support::app_with_stripe(&stripe).start(&db).await;
     saas_auth::AuthService::get(app.context()).unwrap().create_superuser("staff@example.com", PASSWORD).await.unwrap();
     let (_, payer) = register(&app, "payer@example.com").await;
     let (payee_id, _) = register(&app, "payee@example.com").await;

@@ -8,14 +8,9 @@ use reqwest::Method;
 use saas_core::testing::{TestApp, TestDatabase};
 use saas_payments::testing::{FakeStripe, deliver_event, wait_processed};
 use serde_json::{Value, json};
+use support::register;
 
-async fn register(app: &TestApp, email: &str) -> (String, String) {
-    let response =
-        app.post("/api/v1/auth/registration/", &json!({"email": email, "password": "correct horse battery"})).await;
-    response.assert_status(201);
-    let body = response.json();
-    (body["user"]["id"].as_str().unwrap().to_owned(), body["access"].as_str().unwrap().to_owned())
-}
+mod support;
 
 async fn notifications(app: &TestApp, access: &str) -> Vec<Value> {
     notifications_of(app, access, "new_message").await
@@ -43,8 +38,7 @@ async fn await_notifications(app: &TestApp, access: &str, kind: &str) -> Vec<Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_message_notifies_participants_without_an_open_socket() {
     let db = TestDatabase::create().await;
-    let app =
-        TestApp::builder().customize(saas_server::compose).var("AUTH_RATE_LIMIT_PER_MINUTE", "100000").start(&db).await;
+    let app = support::app().start(&db).await;
     let (_, ann) = register(&app, "ann@example.com").await;
     let (bob_id, bob) = register(&app, "bob@example.com").await;
     let (carol_id, carol) = register(&app, "carol@example.com").await;
@@ -82,14 +76,7 @@ async fn a_chat_message_notifies_participants_without_an_open_socket() {
 async fn escrow_payment_events_notify_the_payer_and_the_payee() {
     let db = TestDatabase::create().await;
     let stripe = FakeStripe::start().await;
-    let app = TestApp::builder()
-        .customize(saas_server::compose)
-        .var("AUTH_RATE_LIMIT_PER_MINUTE", "100000")
-        .var("STRIPE_SECRET_KEY", FakeStripe::SECRET_KEY)
-        .var("STRIPE_WEBHOOK_SECRET", FakeStripe::WEBHOOK_SECRET)
-        .var("STRIPE_API_BASE", stripe.url())
-        .start(&db)
-        .await;
+    let app = support::app_with_stripe(&stripe).start(&db).await;
     let (_, payer) = register(&app, "payer@example.com").await;
     let (payee_id, payee) = register(&app, "payee@example.com").await;
     let order = app

@@ -204,6 +204,12 @@ impl Detail {
         self
     }
 
+    /// Adds a field per label, from a row of cells in the same order.
+    pub fn fields(mut self, labels: &[&str], cells: Vec<String>) -> Self {
+        self.fields.extend(labels.iter().map(|label| (*label).to_owned()).zip(cells));
+        self
+    }
+
     /// Adds a section.
     pub fn section(mut self, section: Section) -> Self {
         self.sections.push(section);

@@ -130,11 +130,7 @@ impl AdminPanel for JobsPanel {
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
         let labels =
             ["Id", "Job", "Status", "Attempts", "Attempt limit", "Run at", "Finished", "Worker", "Last result"];
-        let mut detail = Detail::new(format!("Job {id}"));
-        for (label, value) in labels.iter().zip(row) {
-            detail = detail.field(label, value);
-        }
-        Ok(Some(detail))
+        Ok(Some(Detail::new(format!("Job {id}")).fields(&labels, row)))
     }
 
     async fn act(

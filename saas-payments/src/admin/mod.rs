@@ -14,11 +14,10 @@ mod payouts;
 mod subscriptions;
 mod webhook_events;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use saas_auth::UserEmails;
 use saas_core::admin::{AdminSite, AdminUser, Filter, ListPage, Section};
 use saas_core::{AppContext, Db, ServiceError, ServiceResult};
 use saas_toolkit::{Currency, Money};
@@ -96,27 +95,17 @@ fn at_opt(time: Option<DateTime<Utc>>) -> String {
     time.map(at).unwrap_or_default()
 }
 
-/// The emails of users, by id, through the app's user directory; empty when the app has
-/// none (ids are shown instead).
-struct People(HashMap<Uuid, String>);
+/// The emails of users, by id, through the app's user directory; empty when the directory
+/// cannot answer (ids are shown instead).
+struct People(UserEmails);
 
 impl People {
     async fn of(ctx: &AppContext, ids: impl IntoIterator<Item = Uuid>) -> Self {
-        let mut ids: Vec<Uuid> = ids.into_iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            return Self(HashMap::new());
-        }
-        let found = match saas_auth::directory(ctx) {
-            Ok(directory) => directory.users(&ids).await,
-            Err(err) => Err(err),
-        };
-        match found {
-            Ok(users) => Self(users.into_iter().map(|u| (u.id, u.email)).collect()),
+        match UserEmails::of(ctx, ids).await {
+            Ok(emails) => Self(emails),
             Err(err) => {
                 tracing::debug!(error = %err, "users could not be looked up for the admin; showing ids");
-                Self(HashMap::new())
+                Self(UserEmails::default())
             }
         }
     }
@@ -129,15 +118,12 @@ impl People {
 
     /// The email, else the id (for lists).
     fn short(&self, id: Uuid) -> String {
-        self.0.get(&id).cloned().unwrap_or_else(|| id.to_string())
+        self.0.short(id)
     }
 
     /// `email (id)`, else the id (for detail pages).
     fn long(&self, id: Uuid) -> String {
-        match self.0.get(&id) {
-            Some(email) => format!("{email} ({id})"),
-            None => id.to_string(),
-        }
+        self.0.long(id)
     }
 
     /// [`People::long`] of an optional user (blank when none).
