@@ -258,3 +258,24 @@ async fn a_partial_refund_of_held_funds_keeps_the_rest_held_and_releasable() {
     assert_eq!(app.platform_balances().await, (-7_000, 0, 1_500));
     app.assert_balanced().await;
 }
+
+#[tokio::test]
+async fn a_held_order_is_not_released_while_a_refund_of_it_is_under_way() {
+    let app = support::start().await;
+    let (payer, payee, _) = app.cast().await;
+    let id = app.held_order(&payer, &payee).await;
+
+    let response = app.act(&payee, &id, "refund", json!({"amount_cents": 3_000})).await;
+    response.assert_status(200);
+    let refund = app.refunds(&id).await.pop().expect("the refund is stored");
+    // Releasing now would pay the payee the money the refund takes back.
+    app.act(&payer, &id, "release", json!({})).await.assert_error(409, "payments.refund_in_progress");
+    assert!(app.payouts_of(&id).await.is_empty());
+    assert_eq!(app.user_balance(&payee).await, 0);
+
+    app.deliver_processed(&app.fake.refund_event(&refund.stripe_refund_id.expect("sent to Stripe"))).await;
+    app.act(&payer, &id, "release", json!({})).await.assert_status(200);
+    assert_eq!(app.user_balance(&payee).await, 5_500);
+    assert_eq!(app.platform_balances().await, (-7_000, 0, 1_500));
+    app.assert_balanced().await;
+}

@@ -52,6 +52,9 @@ pub(crate) struct OrderChange {
     pub payment_intent: Option<(String, Option<String>)>,
     /// A processing refund this change completes.
     pub complete_refund: Option<Uuid>,
+    /// Refused with `payments.refund_in_progress` while a refund of the order is under way
+    /// (it would move money that refund takes back).
+    pub waits_for_refunds: bool,
 }
 
 /// What a change did.
@@ -300,6 +303,14 @@ impl PaymentsService {
                 return Ok(Changed { order: before.clone(), before, payout: None });
             };
             check_postings(&change.postings)?;
+            if change.waits_for_refunds {
+                let open: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM payment_refunds WHERE order_id = $1 AND state IN ('requested', 'processing')")
+                    .bind(id).fetch_one(&mut *tx).await?;
+                if open > 0 {
+                    return Err(refund_in_progress());
+                }
+            }
             let mut state = before.state;
             for action in &change.actions {
                 let next = state.apply(*action)?;
@@ -339,6 +350,11 @@ impl PaymentsService {
         }.await);
         result
     }
+}
+
+/// 409 `payments.refund_in_progress`.
+pub(crate) fn refund_in_progress() -> ServiceError {
+    ServiceError::conflict("payments.refund_in_progress", "A refund of this order is under way.")
 }
 
 /// 403 `payments.permission_denied`.

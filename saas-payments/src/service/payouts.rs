@@ -46,6 +46,7 @@ impl PaymentsService {
                         actions: vec![OrderAction::Release],
                         postings: release.postings,
                         payout: release.payout,
+                        waits_for_refunds: true,
                         ..OrderChange::default()
                     }))
                 }

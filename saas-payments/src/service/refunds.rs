@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use saas_core::{ServiceError, ServiceResult, with_pool};
 
-use super::orders::{OrderChange, permission_denied};
+use super::orders::{OrderChange, permission_denied, refund_in_progress};
 use super::{Actor, PaymentsService, now, record_transition};
 use crate::ledger::{Account, Posting, check_postings, post_in_tx};
 use crate::models::{Order, Payout, Refund};
@@ -60,7 +60,7 @@ impl PaymentsService {
                 "SELECT COUNT(*) FROM payment_refunds WHERE order_id = $1 AND state IN ('requested', 'processing')")
                 .bind(id).fetch_one(&mut *tx).await?;
             if open > 0 {
-                return Err(ServiceError::conflict("payments.refund_in_progress", "Another refund of this order is under way."));
+                return Err(refund_in_progress());
             }
             let refundable = order.refundable_cents();
             let amount = request.amount_cents.unwrap_or(refundable);
