@@ -46,6 +46,7 @@ impl ApiDocs {
         for fragment in fragments {
             openapi.merge(fragment);
         }
+        let openapi = with_shared_responses(openapi)?;
         let yaml = openapi.to_yaml().map_err(ServiceError::internal)?;
         let json = openapi.to_json().map_err(ServiceError::internal)?;
         Ok(Self { openapi, yaml: yaml.into(), json: json.into(), links })
@@ -94,6 +95,56 @@ fn platform_openapi() -> OpenApi {
         }}
     });
     serde_json::from_value(value).unwrap_or_default()
+}
+
+/// Documents the answers every operation may give besides its own: the error envelope on
+/// each error response, 400 where there is input, 401 where a token is required, 404 where
+/// a path names an object, 413 where there is a body, and 503 when a dependency is down.
+fn with_shared_responses(openapi: OpenApi) -> ServiceResult<OpenApi> {
+    let mut doc = serde_json::to_value(&openapi).map_err(ServiceError::internal)?;
+    let envelope = json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}});
+    let shared = [
+        ("400", "Invalid input (`validation.failed`, with the fields in `details`)"),
+        ("401", "Missing, invalid, expired or revoked token (`auth.token_invalid`)"),
+        ("404", "No such object, or not one the caller may see (`not_found`)"),
+        ("413", "The body is larger than the server accepts (`payload_too_large`)"),
+        ("503", "A dependency is down (`database.unavailable`, …); retry later"),
+    ];
+    let paths = doc.get_mut("paths").and_then(Value::as_object_mut);
+    for (path, operations) in paths.into_iter().flatten() {
+        let Some(operations) = operations.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let secured = operation.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+            let has_body = operation.get("requestBody").is_some();
+            let has_input =
+                has_body || operation.get("parameters").is_some_and(|p| p.as_array().is_some_and(|p| !p.is_empty()));
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for (status, description) in shared {
+                let applies = match status {
+                    "400" => has_input,
+                    "401" => secured,
+                    "404" => path.contains('{'),
+                    "413" => has_body,
+                    _ => true,
+                };
+                if applies && !responses.contains_key(status) {
+                    responses.insert(status.to_owned(), json!({"description": description}));
+                }
+            }
+            for (status, response) in responses.iter_mut() {
+                let Some(response) = response.as_object_mut() else { continue };
+                if !response.contains_key("description") {
+                    let reason = status.parse::<u16>().ok().and_then(|code| http::StatusCode::from_u16(code).ok());
+                    let reason = reason.and_then(|code| code.canonical_reason()).unwrap_or("Response");
+                    response.insert("description".to_owned(), Value::String(reason.to_owned()));
+                }
+                if (status.starts_with('4') || status.starts_with('5')) && !response.contains_key("content") {
+                    response.insert("content".to_owned(), envelope.clone());
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc).map_err(ServiceError::internal)
 }
 
 #[derive(Debug, Deserialize)]
