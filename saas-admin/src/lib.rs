@@ -1,17 +1,4 @@
-//! The admin site at `/admin/`: staff sign-in, a dashboard, and a list, detail page,
-//! actions and form for every panel the app's modules contribute through
-//! [`Module::admin`](saas_core::Module::admin). Server-rendered, no script, nothing loaded
-//! from another origin; every action goes through the module's services and is audited.
-//!
-//! ```no_run
-//! # async fn run(config: saas_core::Config) -> std::process::ExitCode {
-//! saas_core::SaasApp::builder(config)
-//!     // .module(saas_auth::AuthModule::default())  // provides the staff accounts
-//!     .module(saas_admin::AdminModule)
-//!     .run_cli()
-//!     .await
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub mod audit;
 pub mod pages;

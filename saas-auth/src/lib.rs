@@ -1,9 +1,4 @@
-//! Accounts for the SaaS SDK: users and profiles, JWT sessions with rotating refresh
-//! tokens, email verification and password reset, Google/Apple and biometric sign-in.
-//!
-//! Mount it with the app builder (`SaasApp::builder(config).module(AuthModule::default())`),
-//! or add [`AuthModule::router`] to a plain axum app (see `examples/auth-only`). Other
-//! crates require a caller with [`CurrentUser`] and look users up through [`directory`].
+#![doc = include_str!("../README.md")]
 
 pub mod admin;
 pub mod directory;

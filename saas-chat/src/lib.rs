@@ -1,11 +1,4 @@
-//! Chat for the SaaS SDK: direct and group conversations with roles, messages with
-//! one-level threads, unread counts, and a WebSocket hub that spans server nodes.
-//!
-//! Mount it with the app builder (`SaasApp::builder(config).module(AuthModule::default())
-//! .module(ChatModule::default())`). Messages posted over REST or a socket reach every
-//! connected participant on every node through the app's `PubSub` (Redis when
-//! configured), in the order of `GET messages/`. An app reaches participants who are not
-//! connected through [`ChatEvents`].
+#![doc = include_str!("../README.md")]
 
 mod admin;
 pub mod events;

@@ -1,15 +1,4 @@
-//! The domain-agnostic platform of the SaaS SDK: errors and the error envelope,
-//! configuration, the database, modules and the app builder, pub/sub, cache, jobs and
-//! cron, health checks, OpenAPI assembly and a test harness (feature `testing`).
-//!
-//! ```no_run
-//! use saas_core::{Config, SaasApp};
-//!
-//! # async fn run() -> std::process::ExitCode {
-//! let config = Config::from_env().expect("configuration");
-//! SaasApp::builder(config).run_cli().await
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub mod admin;
 pub mod app;

@@ -1,10 +1,4 @@
-//! Notifications for the SaaS SDK: typed templates, an in-app inbox with cheap unread
-//! counts, and delivery over WebSocket (every node), email and push (FCM, APNs).
-//!
-//! One call sends one: `NotifyService::get(&ctx)?.notify(user, "new_message",
-//! json!({"sender_name": "Ann", "preview": "hi"}))`. It renders the type's templates, stores
-//! the inbox entry and fans out to the channels the recipient allows; email and push go
-//! through jobs with retries, each delivery recorded.
+#![doc = include_str!("../README.md")]
 
 mod admin;
 mod jobs;

@@ -1,17 +1,4 @@
-//! Payments for the SaaS SDK: Stripe strategies (direct, escrow, subscription, and an app's
-//! own), Connect payouts, a double-entry ledger and Stripe webhooks.
-//!
-//! - Orders are driven by a [`PaymentStrategy`] chosen by name; the state machines of every
-//!   payment object ([`states`]) refuse an illegal transition with 409
-//!   `payments.invalid_transition`, and every transition is recorded with its actor and reason.
-//! - Money moves only as [`ledger`] postings (debit → credit, unique idempotency keys), in
-//!   the same transaction as the state change they belong to.
-//! - Stripe is reached only through [`stripe::StripeApi`] (async-stripe, `STRIPE_API_BASE`),
-//!   every mutating call keyed by the object and action; webhooks are verified, stored once
-//!   and processed by jobs ([`webhooks`]).
-//! - The app hears of payment events through [`PaymentEvents`].
-//! - Staff list, inspect and act on every payment object in the admin site (the module's
-//!   panels and dashboard card), through the same service rules as the API.
+#![doc = include_str!("../README.md")]
 
 mod admin;
 pub mod events;

@@ -1,5 +1,4 @@
-//! Business-aware helpers of the SaaS SDK, shared by the domain crates and apps: money,
-//! cursor pagination, rate limits, `Idempotency-Key` handling, mail and templates.
+#![doc = include_str!("../README.md")]
 
 pub mod idempotency;
 pub mod mail;
