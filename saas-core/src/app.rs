@@ -138,6 +138,7 @@ impl SaasAppBuilder {
             module.cron(&mut cron);
             router = router.merge(module.routes(&ctx));
         }
+        cron.apply_overrides(ctx.config());
         cron.validate()?;
         for routes in self.routes {
             router = router.merge(routes(&ctx));

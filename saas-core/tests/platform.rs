@@ -288,3 +288,36 @@ async fn a_bad_cron_expression_stops_the_build() {
     let err = saas_core::SaasApp::builder(config).module(BadCron).build().await.err().expect("build fails");
     assert!(err.message().contains("nightly"), "{}", err.message());
 }
+
+#[tokio::test]
+async fn an_operator_overrides_or_turns_off_a_cron_entry() {
+    assert_eq!(saas_core::jobs::override_variable("test.every_second"), "CRON_TEST_EVERY_SECOND");
+    let db = TestDatabase::create().await;
+    // Turned off: the every-second entry never enqueues.
+    let off =
+        TestApp::builder().module(TestModule { cron: true }).var("CRON_TEST_EVERY_SECOND", "off").start(&db).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(runs(off.context(), "cron").await.is_empty(), "an entry turned off does not fire");
+    off.shutdown().await;
+
+    // A bad expression stops the build and names the variable.
+    let config = saas_core::Config::from_vars([
+        ("DEBUG", "true"),
+        ("DATABASE_URL", db.url()),
+        ("CRON_TEST_EVERY_SECOND", "every second"),
+    ])
+    .unwrap();
+    let err = saas_core::SaasApp::builder(config).module(TestModule { cron: true }).build().await.err().expect("fails");
+    assert!(err.message().contains("CRON_TEST_EVERY_SECOND"), "{}", err.message());
+
+    // A new expression replaces the module's.
+    let config = saas_core::Config::from_vars([
+        ("DEBUG", "true"),
+        ("DATABASE_URL", db.url()),
+        ("CRON_TEST_EVERY_SECOND", "0 0 0 1 1 *"),
+    ])
+    .unwrap();
+    let app = saas_core::SaasApp::builder(config).module(TestModule { cron: true }).build().await.expect("builds");
+    let entry = &app.cron().entries()[0];
+    assert_eq!(entry.schedule.to_string(), "0 0 0 1 1 *");
+}

@@ -48,6 +48,31 @@ impl CronSchedule {
         self
     }
 
+    /// Applies the operator's overrides from the configuration: `CRON_<NAME>` (the entry's
+    /// name upper-cased, every other character `_`: `CRON_PAYMENTS_EXPIRE_HOLDS`) replaces
+    /// the entry's expression, or turns it off with `off`. A bad override makes the app
+    /// refuse to build, naming the variable.
+    pub fn apply_overrides(&mut self, config: &crate::config::Config) {
+        let mut kept = Vec::with_capacity(self.entries.len());
+        for mut entry in std::mem::take(&mut self.entries) {
+            let variable = override_variable(&entry.name);
+            match config.var(&variable).map(str::trim) {
+                None | Some("") => kept.push(entry),
+                Some(value) if value.eq_ignore_ascii_case("off") => {
+                    tracing::info!(entry = %entry.name, "cron entry turned off by {variable}");
+                }
+                Some(value) => match ::cron::Schedule::from_str(value) {
+                    Ok(schedule) => {
+                        entry.schedule = schedule;
+                        kept.push(entry);
+                    }
+                    Err(err) => self.errors.push(format!("{variable}: invalid expression {value:?}: {err}")),
+                },
+            }
+        }
+        self.entries = kept;
+    }
+
     /// The valid entries.
     pub fn entries(&self) -> &[CronEntry] {
         &self.entries
@@ -61,6 +86,14 @@ impl CronSchedule {
             Err(ServiceError::new(crate::error::ErrorKind::Internal, "config.invalid", self.errors.join("; ")))
         }
     }
+}
+
+/// The variable overriding an entry: `CRON_` and its name upper-cased, every character
+/// that is not a letter or digit replaced by `_`.
+pub fn override_variable(name: &str) -> String {
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("CRON_{name}")
 }
 
 /// Starts the scheduler; it runs until `token` is cancelled.

@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::context::AppContext;
 use crate::error::{ServiceError, ServiceResult};
 
-pub use self::cron::{CronEntry, CronSchedule, spawn_scheduler};
+pub use self::cron::{CronEntry, CronSchedule, override_variable, spawn_scheduler};
 pub use self::panel::{JobsCard, JobsPanel};
 pub use self::store::{JobStats, JobStore};
 pub use self::worker::spawn_worker;
