@@ -2,5 +2,5 @@
 //! any of them changes.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../templates");
+    println!("cargo:rerun-if-changed=templates");
 }

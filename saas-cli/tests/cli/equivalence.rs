@@ -31,7 +31,7 @@ fn cargo_generate_renders_the_same_app_as_saas_new() {
         &format!("sdk_path={sdk}"),
     ];
     let mut command = Command::new("cargo");
-    command.args(["generate", "--path"]).arg(checkout.join("templates/app"));
+    command.args(["generate", "--path"]).arg(checkout.join("saas-cli/templates/app"));
     command.args(["--name", "demo", "--force", "--silent", "--vcs", "none", "--no-workspace", "--destination"]);
     command.arg(&theirs);
     for define in defines {
