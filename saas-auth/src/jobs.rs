@@ -8,9 +8,41 @@ use crate::service::{
     AuthService, CLEAN_UP_JOB, DEACTIVATE_UNVERIFIED_JOB, EmailJob, PASSWORD_RESET_JOB, SEND_EMAIL_JOB,
 };
 
+/// How long a sent mail is remembered, so that a re-run of its job does not send it again.
+const SENT_MAIL_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// How long one attempt holds a mail: longer than a send takes (the SMTP timeout is 10 s a
+/// step), short enough that the mail of an attempt that died goes out soon after.
+const SENDING_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends the mail once. Each mail is claimed in the shared cache while an attempt sends it
+/// and marked once sent, so a job run twice (re-run after its worker died with the mail
+/// out, or handed to two workers at once) neither sends it again nor races the other run.
 async fn send_email(ctx: AppContext, job: EmailJob) -> ServiceResult<()> {
-    let mailer = saas_toolkit::mailer(&ctx)?;
-    mailer.send(&Email::text(job.to, job.subject, job.text)).await
+    let Some(id) = job.id else {
+        return saas_toolkit::mailer(&ctx)?.send(&Email::text(job.to, job.subject, job.text)).await;
+    };
+    let key = format!("auth:mail:{id}");
+    if !ctx.cache().set_if_absent(&key, b"sending".to_vec().into(), SENDING_TTL).await? {
+        if ctx.cache().get(&key).await?.is_some_and(|state| state.as_ref() == b"sent") {
+            tracing::info!(mail = %id, "mail already sent; not sending it again");
+            return Ok(());
+        }
+        return Err(saas_core::ServiceError::unavailable("mail.in_progress", "Another attempt is sending this mail."));
+    }
+    let sent = async { saas_toolkit::mailer(&ctx)?.send(&Email::text(job.to, job.subject, job.text)).await }.await;
+    match sent {
+        Ok(()) => {
+            if let Err(err) = ctx.cache().set(&key, b"sent".to_vec().into(), Some(SENT_MAIL_TTL)).await {
+                // The mail is out: a retry would send it again, so the job succeeds.
+                tracing::warn!(mail = %id, error = %err, "the sent mail could not be marked");
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let _ = ctx.cache().delete(&key).await;
+            Err(err)
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -151,7 +151,7 @@ impl AuthService {
     }
 
     async fn send_email(&self, to: &str, subject: &str, text: String) -> ServiceResult<()> {
-        let job = EmailJob { to: to.to_owned(), subject: subject.to_owned(), text };
+        let job = EmailJob { id: Some(Uuid::now_v7()), to: to.to_owned(), subject: subject.to_owned(), text };
         self.ctx().jobs().enqueue(SEND_EMAIL_JOB, &job).await
     }
 
@@ -219,6 +219,10 @@ pub fn normalize_email(raw: &str, field: &str) -> ServiceResult<String> {
 /// The payload of the email job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmailJob {
+    /// Identifies the mail, so that a re-run of its job does not send it twice (absent in
+    /// jobs queued by earlier versions).
+    #[serde(default)]
+    pub id: Option<Uuid>,
     /// Recipient.
     pub to: String,
     /// Subject.
