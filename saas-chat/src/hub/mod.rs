@@ -11,6 +11,8 @@
 pub mod presence;
 pub(crate) mod socket;
 
+pub use socket::{ClientFrame, parse_client_frame};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

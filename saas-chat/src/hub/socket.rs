@@ -35,6 +35,62 @@ struct SocketMessage {
     client_id: Option<String>,
 }
 
+/// What a client may send on a chat socket.
+#[derive(Debug)]
+pub enum ClientFrame {
+    /// `{"type":"ping"}`.
+    Ping,
+    /// `{"type":"message",…}`; a `client_id` longer than 128 bytes is dropped.
+    Message {
+        /// The message.
+        input: PostMessage,
+        /// The client's own id for it, echoed back on `message.new`.
+        client_id: Option<String>,
+    },
+    /// `{"type":"typing","is_typing"?}` (true when absent).
+    Typing {
+        /// Whether the user is typing.
+        is_typing: bool,
+    },
+    /// `{"type":"read","message_id"?}` (up to now when absent).
+    Read {
+        /// The last message read.
+        message_id: Option<Uuid>,
+    },
+}
+
+/// Parses a client's text frame; `Err` is the `error` frame to answer with (any text, of any
+/// size the socket accepts, gets one or the other; it never panics).
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, Value> {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return Err(error_frame("chat.invalid_frame", "Frames are JSON objects with a \"type\"."));
+    };
+    match value.get("type").and_then(Value::as_str).unwrap_or_default() {
+        "ping" => Ok(ClientFrame::Ping),
+        "message" => match serde_json::from_value::<SocketMessage>(value) {
+            Ok(frame) => Ok(ClientFrame::Message {
+                client_id: frame.client_id.filter(|id| id.len() <= MAX_CLIENT_ID_LEN),
+                input: PostMessage {
+                    content: frame.content,
+                    message_type: frame.message_type,
+                    reply_to_id: frame.reply_to_id,
+                    attachment_url: frame.attachment_url,
+                },
+            }),
+            Err(err) => Err(service_error_frame(&ServiceError::invalid_field("content", err.to_string()))),
+        },
+        "typing" => {
+            Ok(ClientFrame::Typing { is_typing: value.get("is_typing").and_then(Value::as_bool).unwrap_or(true) })
+        }
+        "read" => match value.get("message_id").map(|id| serde_json::from_value::<Option<Uuid>>(id.clone())) {
+            Some(Err(_)) => Err(service_error_frame(&ServiceError::invalid_field("message_id", "Must be a UUID."))),
+            Some(Ok(message_id)) => Ok(ClientFrame::Read { message_id }),
+            None => Ok(ClientFrame::Read { message_id: None }),
+        },
+        _ => Err(error_frame("chat.unknown_type", "Unknown frame type.")),
+    }
+}
+
 fn error_frame(code: &str, message: &str) -> Value {
     json!({ "type": "error", "code": code, "message": message })
 }
@@ -214,39 +270,22 @@ struct Session {
 impl Session {
     /// Acts on a client frame; returns the frame to answer with, if any.
     async fn handle(self, text: Utf8Bytes) -> Option<Value> {
-        let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
-            return Some(error_frame("chat.invalid_frame", "Frames are JSON objects with a \"type\"."));
+        let frame = match parse_client_frame(text.as_str()) {
+            Ok(frame) => frame,
+            Err(error) => return Some(error),
         };
-        let kind = value.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let result = match kind.as_str() {
-            "ping" => return Some(json!({ "type": "pong" })),
-            "message" => match serde_json::from_value::<SocketMessage>(value) {
-                Ok(frame) => {
-                    let client_id = frame.client_id.filter(|id| id.len() <= MAX_CLIENT_ID_LEN);
-                    let input = PostMessage {
-                        content: frame.content,
-                        message_type: frame.message_type,
-                        reply_to_id: frame.reply_to_id,
-                        attachment_url: frame.attachment_url,
-                    };
-                    self.service
-                        .post_message(self.user, self.conversation, input, client_id.as_deref())
-                        .await
-                        .map(|_| ())
-                }
-                Err(err) => Err(ServiceError::invalid_field("content", err.to_string())),
-            },
-            "typing" => {
-                let is_typing = value.get("is_typing").and_then(Value::as_bool).unwrap_or(true);
+        let result = match frame {
+            ClientFrame::Ping => return Some(json!({ "type": "pong" })),
+            ClientFrame::Message { input, client_id } => {
+                self.service.post_message(self.user, self.conversation, input, client_id.as_deref()).await.map(|_| ())
+            }
+            ClientFrame::Typing { is_typing } => {
                 self.service.typing(self.user, self.conversation, is_typing).await;
                 Ok(())
             }
-            "read" => match value.get("message_id").map(|id| serde_json::from_value::<Option<Uuid>>(id.clone())) {
-                Some(Err(_)) => Err(ServiceError::invalid_field("message_id", "Must be a UUID.")),
-                Some(Ok(message_id)) => self.service.record_read(self.user, self.conversation, message_id).await,
-                None => self.service.record_read(self.user, self.conversation, None).await,
-            },
-            _ => return Some(error_frame("chat.unknown_type", "Unknown frame type.")),
+            ClientFrame::Read { message_id } => {
+                self.service.record_read(self.user, self.conversation, message_id).await
+            }
         };
         result.err().map(|err| {
             let err = if err.code() == "not_found" {
