@@ -283,7 +283,7 @@ impl App {
 /// Connects to the database (and Redis), applies the migrations of `modules` in order and
 /// opens the job store: the context without the app builder (for plain axum apps).
 pub async fn connect(config: Config, modules: &[&dyn Module]) -> ServiceResult<AppContext> {
-    let db = Db::connect(&config.database_url).await?;
+    let db = Db::connect_with(&config.database_url, config.database_max_connections).await?;
     for module in modules {
         db.migrate(module.name(), module.migrations()).await?;
     }

@@ -56,6 +56,10 @@ pub struct Config {
     pub job_poll_interval: Duration,
     /// Jobs run concurrently by one worker process.
     pub job_concurrency: usize,
+    /// Connections of this process's database pool (`DATABASE_MAX_CONNECTIONS`; 8 on SQLite,
+    /// 20 on PostgreSQL when unset). Every node, worker and scheduler has its own pool: keep
+    /// their sum under PostgreSQL's `max_connections`.
+    pub database_max_connections: Option<u32>,
     /// Every variable seen (environment over `.env`), for domain crates' own settings.
     vars: HashMap<String, String>,
 }
@@ -139,6 +143,18 @@ impl Config {
                 "JOB_POLL_INTERVAL_MS",
             )?),
             job_concurrency: parse_value(&parse("JOB_CONCURRENCY", "4"), "JOB_CONCURRENCY")?,
+            database_max_connections: match get("DATABASE_MAX_CONNECTIONS") {
+                Some(raw) => match parse_value::<u32>(&raw, "DATABASE_MAX_CONNECTIONS")? {
+                    0 => {
+                        return Err(config_error(
+                            "DATABASE_MAX_CONNECTIONS",
+                            "DATABASE_MAX_CONNECTIONS must be at least 1",
+                        ));
+                    }
+                    n => Some(n),
+                },
+                None => None,
+            },
             vars,
         };
         if !matches!(config.email_backend.as_str(), "console" | "file" | "smtp") {
@@ -200,6 +216,17 @@ mod tests {
         assert_eq!(config.email_backend, "console");
         assert_eq!(config.frontend_url, "http://localhost:3000");
         assert!(config.redis_url.is_none());
+    }
+
+    #[test]
+    fn the_pool_size_is_set_or_refused() {
+        assert_eq!(Config::from_vars([("DEBUG", "true")]).unwrap().database_max_connections, None);
+        let config = Config::from_vars([("DEBUG", "true"), ("DATABASE_MAX_CONNECTIONS", "12")]).unwrap();
+        assert_eq!(config.database_max_connections, Some(12));
+        for bad in ["0", "-1", "many"] {
+            let err = Config::from_vars([("DEBUG", "true"), ("DATABASE_MAX_CONNECTIONS", bad)]).unwrap_err();
+            assert!(err.message().contains("DATABASE_MAX_CONNECTIONS"), "{bad}: {}", err.message());
+        }
     }
 
     #[test]

@@ -48,10 +48,16 @@ impl Db {
     /// Opens a pool for `url` (`sqlite://path`, `sqlite::memory:`, or `postgres://…`);
     /// a SQLite file and its folder are created when missing.
     pub async fn connect(url: &str) -> ServiceResult<Self> {
+        Self::connect_with(url, None).await
+    }
+
+    /// [`Db::connect`] with a pool of at most `max_connections` (8 on SQLite, 20 on
+    /// PostgreSQL when `None`).
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> ServiceResult<Self> {
         if url.starts_with("sqlite:") {
             let options = sqlite_options(url)?;
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(max_connections.unwrap_or(8))
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
@@ -61,7 +67,7 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|err| connect_error(url, err))?;
             let pool = PgPoolOptions::new()
-                .max_connections(20)
+                .max_connections(max_connections.unwrap_or(20))
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await
