@@ -84,6 +84,12 @@ impl Account {
         }
     }
 
+    /// Whether its balance is spread over shard rows: the platform's accounts, which nearly
+    /// every event moves.
+    pub fn is_sharded(&self) -> bool {
+        self.user_id.is_none()
+    }
+
     /// Whether its balance may fall below zero.
     pub fn may_go_negative(&self) -> bool {
         self.kind == AccountType::ExternalStripe
@@ -167,6 +173,26 @@ pub(crate) fn check_postings(postings: &[Posting]) -> ServiceResult<()> {
     if errors.is_empty() { Ok(()) } else { Err(errors.into_error()) }
 }
 
+/// Shard rows per platform account: enough that concurrent events rarely meet on one.
+const SHARDS: i32 = 16;
+
+/// A shard for a change, at random.
+pub(crate) fn pick_shard() -> i32 {
+    rand::random_range(0..SHARDS)
+}
+
+/// The SQL of account `a`'s balance: its row's plus its shards' (a literal, for `concat!`).
+macro_rules! balance_sql {
+    () => {
+        "(a.balance_cents + COALESCE((SELECT CAST(SUM(s.balance_cents) AS BIGINT) \
+         FROM payments_ledger_balance_shards s WHERE s.account_key = a.account_key), 0))"
+    };
+}
+pub(crate) use balance_sql;
+
+/// The SQL of account `a`'s balance: its row's plus its shards'.
+pub const BALANCE: &str = balance_sql!();
+
 /// The accounts of a batch, each once, in key order: the one lock order of every batch.
 pub(crate) fn batch_accounts(postings: &[Posting]) -> Vec<&Account> {
     let mut accounts: Vec<&Account> = postings.iter().flat_map(|p| [&p.debit, &p.credit]).collect();
@@ -218,10 +244,43 @@ macro_rules! post_in_tx {
                 recorded.push(inserted);
             }
             for (key, change) in net.into_iter().filter(|(_, change)| *change != 0) {
+                let account = accounts.iter().find(|account| account.key() == key).expect("an account of the batch");
+                if account.is_sharded() && (change > 0 || account.may_go_negative()) {
+                    // No check needed: added to a shard, beside the other events' changes.
+                    ::sqlx::query(
+                        "INSERT INTO payments_ledger_balance_shards (account_key, shard, balance_cents) VALUES ($1, $2, $3) \
+                         ON CONFLICT (account_key, shard) DO UPDATE \
+                         SET balance_cents = payments_ledger_balance_shards.balance_cents + excluded.balance_cents")
+                        .bind(&key).bind($crate::ledger::pick_shard()).bind(change)
+                        .execute(&mut *$tx).await?;
+                    continue;
+                }
+                // The row and then the shards are locked (a no-op update returns what each shard
+                // holds); the shards are taken out by exactly what was read and folded into the
+                // row, which is checked with them.
+                let mut folded = 0i64;
+                if account.is_sharded() {
+                    // The row first: checked changes of one account queue here, never on its
+                    // shards (which two of them could lock in different orders).
+                    ::sqlx::query("UPDATE payments_ledger_accounts SET updated_at = updated_at WHERE account_key = $1")
+                        .bind(&key).execute(&mut *$tx).await?;
+                    let shards: Vec<(i32, i64)> = ::sqlx::query_as(
+                        "UPDATE payments_ledger_balance_shards SET balance_cents = balance_cents \
+                         WHERE account_key = $1 RETURNING shard, balance_cents")
+                        .bind(&key).fetch_all(&mut *$tx).await?;
+                    for (shard, amount) in shards.into_iter().filter(|(_, amount)| *amount != 0) {
+                        ::sqlx::query(
+                            "UPDATE payments_ledger_balance_shards SET balance_cents = balance_cents - $3 \
+                             WHERE account_key = $1 AND shard = $2")
+                            .bind(&key).bind(shard).bind(amount)
+                            .execute(&mut *$tx).await?;
+                        folded += amount;
+                    }
+                }
                 let moved = ::sqlx::query(
                     "UPDATE payments_ledger_accounts SET balance_cents = balance_cents + $2, updated_at = $3 \
-                     WHERE account_key = $1 AND ($2 >= 0 OR may_go_negative OR balance_cents + $2 >= 0)")
-                    .bind(&key).bind(change).bind(now)
+                     WHERE account_key = $1 AND ($4 >= 0 OR may_go_negative OR balance_cents + $2 >= 0)")
+                    .bind(&key).bind(change + folded).bind(now).bind(change)
                     .execute(&mut *$tx).await?;
                 if moved.rows_affected() == 0 {
                     return Err($crate::ledger::PostError::Overdraft(key));
@@ -261,7 +320,7 @@ impl Ledger {
     /// An account's balance (credits − debits); 0 for an account with no entries.
     pub async fn balance(&self, account: &Account) -> ServiceResult<i64> {
         let balance: Option<i64> = with_pool!(&self.db, pool => sqlx::query_scalar(
-            "SELECT balance_cents FROM payments_ledger_accounts WHERE account_key = $1")
+            concat!("SELECT ", balance_sql!(), " FROM payments_ledger_accounts a WHERE a.account_key = $1"))
             .bind(account.key()).fetch_optional(pool).await)?;
         Ok(balance.unwrap_or(0))
     }
@@ -277,8 +336,8 @@ impl Ledger {
     /// The sum of every account's balance, by currency: zero in a balanced ledger.
     pub async fn totals(&self) -> ServiceResult<Vec<(String, i64)>> {
         Ok(with_pool!(&self.db, pool => sqlx::query_as::<_, (String, i64)>(
-            "SELECT currency, CAST(SUM(balance_cents) AS BIGINT) FROM payments_ledger_accounts \
-             GROUP BY currency ORDER BY currency")
+            concat!("SELECT a.currency, CAST(SUM(", balance_sql!(), ") AS BIGINT) FROM payments_ledger_accounts a \
+             GROUP BY a.currency ORDER BY a.currency"))
             .fetch_all(pool).await)?)
     }
 

@@ -237,7 +237,8 @@ async fn balance(
                 ));
             }
             with_pool!(ctx.db(), pool => sqlx::query_as::<_, (String, i64)>(
-                "SELECT currency, balance_cents FROM payments_ledger_accounts WHERE account_type = $1 ORDER BY currency")
+                concat!("SELECT a.currency, ", crate::ledger::balance_sql!(),
+                    " FROM payments_ledger_accounts a WHERE a.account_type = $1 ORDER BY a.currency"))
                 .bind(kind).fetch_all(pool).await)?
         }
     };

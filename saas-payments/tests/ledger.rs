@@ -126,3 +126,55 @@ async fn racing_postings_never_double_credit_or_overdraw() {
     assert_eq!(ledger.balance(&Account::user(payee, "usd")).await.unwrap(), 0);
     assert_eq!(ledger.totals().await.unwrap(), vec![("usd".to_owned(), 0)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_platform_account_spread_over_shards_keeps_every_cent_under_racing_credits_and_debits() {
+    let db = TestDatabase::create().await;
+    let (_app, ledger) = ledger(&db).await;
+    let escrow = Account::escrow("usd");
+    // Forty racing payments into escrow, then forty racing withdrawals of 100 interleaved with
+    // twenty more payments of 100: escrow holds what came in minus what went out, never less
+    // than zero, and the ledger stays balanced.
+    let payments = (0..40).map(|n| {
+        let ledger = ledger.clone();
+        async move {
+            ledger.post(&[Posting::new(Account::stripe("usd"), Account::escrow("usd"), 100, format!("in:{n}"))]).await
+        }
+    });
+    assert!(futures::future::join_all(payments).await.iter().all(Result::is_ok));
+    assert_eq!(ledger.balance(&escrow).await.unwrap(), 4_000);
+
+    let mixed = (0..60).map(|n| {
+        let ledger = ledger.clone();
+        async move {
+            let posting = if n % 3 == 0 {
+                Posting::new(Account::stripe("usd"), Account::escrow("usd"), 100, format!("more:{n}"))
+            } else {
+                Posting::new(Account::escrow("usd"), Account::revenue("usd"), 100, format!("out:{n}"))
+            };
+            (n % 3 == 0, ledger.post(&[posting]).await)
+        }
+    });
+    let results = futures::future::join_all(mixed).await;
+    let credited = results.iter().filter(|(credit, r)| *credit && r.is_ok()).count() as i64;
+    let debited = results.iter().filter(|(credit, r)| !*credit && r.is_ok()).count() as i64;
+    assert_eq!(
+        credited,
+        20,
+        "credits always succeed: {:?}",
+        results.iter().filter_map(|(_, r)| r.as_ref().err()).collect::<Vec<_>>()
+    );
+    assert_eq!(debited, 40, "4,000 held and 2,000 more: every withdrawal of 100 fits");
+    assert!(results.iter().all(|(_, r)| r.as_ref().err().is_none_or(|e| e.code() == "payments.insufficient_funds")));
+    assert_eq!(ledger.balance(&escrow).await.unwrap(), 4_000 + 2_000 - 4_000);
+    assert_eq!(ledger.balance(&Account::revenue("usd")).await.unwrap(), 4_000);
+    assert_eq!(ledger.balance(&Account::stripe("usd")).await.unwrap(), -6_000);
+
+    // The rest leaves to the cent, and not one cent more.
+    let last = [Posting::new(Account::escrow("usd"), Account::revenue("usd"), 2_000, "out:all")];
+    ledger.post(&last).await.expect("the whole remainder");
+    let over = [Posting::new(Account::escrow("usd"), Account::revenue("usd"), 1, "out:one-more")];
+    assert_eq!(ledger.post(&over).await.unwrap_err().code(), "payments.insufficient_funds");
+    assert_eq!(ledger.balance(&escrow).await.unwrap(), 0);
+    assert_eq!(ledger.totals().await.unwrap(), vec![("usd".to_owned(), 0)]);
+}

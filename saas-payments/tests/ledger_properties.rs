@@ -246,7 +246,8 @@ impl World {
         let totals = self.app.service().ledger().totals().await.expect("totals");
         assert!(totals.iter().all(|(_, sum)| *sum == 0), "unbalanced: {totals:?}");
         let accounts: Vec<(String, i64)> = with_pool!(self.app.context().db(), pool => sqlx::query_as(
-            "SELECT account_key, balance_cents FROM payments_ledger_accounts WHERE account_type <> 'external_stripe'")
+            sqlx::AssertSqlSafe(format!("SELECT a.account_key, {} FROM payments_ledger_accounts a \
+                WHERE a.account_type <> 'external_stripe'", saas_payments::ledger::BALANCE)))
             .fetch_all(pool).await)
         .expect("accounts");
         assert!(accounts.iter().all(|(_, balance)| *balance >= 0), "an account went negative: {accounts:?}");

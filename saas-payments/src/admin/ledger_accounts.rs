@@ -10,7 +10,7 @@ use saas_core::admin::{
 use saas_core::{AppContext, ServiceResult};
 
 use super::{GROUP, People, filter_of, merge_money, money_cells, name_people, section, with_cells};
-use crate::ledger::AccountType;
+use crate::ledger::{AccountType, balance_sql};
 
 /// Entries shown on an account's page.
 const ENTRIES: usize = 100;
@@ -28,11 +28,19 @@ impl LedgerAccountsPanel {
     /// The panel.
     pub(super) fn new() -> Self {
         // Ordered by key (no timestamp): user balances, then the platform's accounts.
-        let list = SqlList::new("payments_ledger_accounts", "account_key", KeyKind::Text)
-            .columns(&["account_key", "account_type", "user_id", "currency", "balance_cents", "currency"])
-            .search(Search::Prefix("account_key"))
-            .filter_text("type", "account_type")
-            .filter_text("currency", "currency");
+        let list = SqlList::new(
+            concat!(
+                "(SELECT a.account_key, a.account_type, a.user_id, a.currency, ",
+                balance_sql!(),
+                " AS balance_cents FROM payments_ledger_accounts a) accounts"
+            ),
+            "account_key",
+            KeyKind::Text,
+        )
+        .columns(&["account_key", "account_type", "user_id", "currency", "balance_cents", "currency"])
+        .search(Search::Prefix("account_key"))
+        .filter_text("type", "account_type")
+        .filter_text("currency", "currency");
         Self { list }
     }
 }
@@ -91,8 +99,11 @@ impl AdminPanel for LedgerAccountsPanel {
         let key = vec![SqlValue::Text(id.to_owned())];
         let found = table(
             ctx.db(),
-            "SELECT account_key, account_type, user_id, currency, balance_cents, may_go_negative, created_at, updated_at \
-             FROM payments_ledger_accounts WHERE account_key = $1",
+            concat!(
+                "SELECT a.account_key, a.account_type, a.user_id, a.currency, ",
+                balance_sql!(),
+                ", a.may_go_negative, a.created_at, a.updated_at FROM payments_ledger_accounts a WHERE a.account_key = $1"
+            ),
             &key,
         )
         .await?;
