@@ -6,15 +6,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use p256::pkcs8::EncodePublicKey;
 use reqwest::Method;
 use saas_core::Db;
-use saas_core::testing::{TestApp, TestDatabase, WsEvent};
-use saas_payments::testing::{FakeStripe, deliver_event, wait_processed};
+use saas_core::testing::{TestDatabase, WsEvent};
+use saas_payments::testing::FakeStripe;
 use serde_json::{Value, json};
-use support::register;
+use support::{Owned, call, id, register};
 
 mod support;
 
@@ -99,82 +96,26 @@ async fn settled(db: &Db) -> Vec<(String, Vec<String>)> {
     panic!("the database kept changing");
 }
 
-async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<&Value>) -> Value {
-    let mut request = app.request(method.clone(), path).bearer(token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await;
-    assert!(
-        (200..300).contains(&response.status),
-        "{method} {path} as its owner: {} {}",
-        response.status,
-        response.text()
-    );
-    if response.text().is_empty() { Value::Null } else { response.json() }
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_users_ids_answer_404_and_change_nothing() {
     let db = TestDatabase::create().await;
     let stripe = FakeStripe::start().await;
-    stripe.add_price("price_pro", 2_000, "usd", "month");
     let app = support::app_with_stripe(&stripe).start(&db).await;
-    let payments = saas_payments::PaymentsService::get(app.context()).expect("payments");
-    let (ann_id, ann) = register(&app, "ann@example.com").await;
+    let (_, ann) = register(&app, "ann@example.com").await;
     let (bob_id, bob) = register(&app, "bob@example.com").await;
     let (mallory_id, mallory) = register(&app, "mallory@example.com").await;
-    let _ = ann_id;
 
-    // Ann's things.
-    let link = call(&app, &ann, Method::GET, "/api/v1/auth/linked-accounts/", None).await;
-    let link = id(&link[0]);
-    let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("a key");
-    let public = STANDARD.encode(key.verifying_key().to_public_key_der().expect("der").as_bytes());
-    let body = json!({"device_id": "phone", "public_key": public, "algorithm": "ES256"});
-    let credential = call(&app, &ann, Method::POST, "/api/v1/auth/biometric/enroll/", Some(&body)).await;
-    let credential = credential["credential_id"].as_str().expect("credential id").to_owned();
-
-    let body = json!({"conversation_type": "group", "title": "Ann and Bob", "participant_ids": [bob_id]});
-    let conversation = id(&call(&app, &ann, Method::POST, "/api/v1/chat/conversations/", Some(&body)).await);
-    let messages = format!("/api/v1/chat/conversations/{conversation}/messages/");
-    let message = id(&call(&app, &ann, Method::POST, &messages, Some(&json!({"content": "Ann's words"}))).await);
-    call(&app, &bob, Method::POST, &messages, Some(&json!({"content": "Bob's answer"}))).await;
+    // Ann's things: one of each kind, an order released (so Bob has a payout) and one pending.
+    let Owned { link, credential, conversation, message, notification, device, held_order, subscription } =
+        support::own_one_of_each(&app, &stripe, &ann, (&bob_id, &bob)).await;
     let body = json!({"conversation_type": "direct", "participant_ids": [bob_id]});
     let mallorys = id(&call(&app, &mallory, Method::POST, "/api/v1/chat/conversations/", Some(&body)).await);
-
-    let mut notification = Value::Null;
-    for _ in 0..100 {
-        notification = call(&app, &ann, Method::GET, "/api/v1/notifications/", None).await["results"][0].clone();
-        if !notification.is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let notification = id(&notification);
-    let body = json!({"platform": "fcm", "token": "ann-device-token"});
-    let device = id(&call(&app, &ann, Method::POST, "/api/v1/notifications/devices/", Some(&body)).await);
-
-    let mut orders = Vec::new();
-    for _ in 0..3 {
-        let body = json!({"strategy_type": "escrow", "amount_cents": 5_000, "payee_id": bob_id});
-        orders.push(id(&call(&app, &ann, Method::POST, "/api/v1/payments/orders/", Some(&body)).await));
-    }
-    for order in &orders[..2] {
-        let stored = payments.order(order.parse().expect("uuid")).await.expect("read").expect("the order");
-        let event = stripe.succeed_payment_intent(&stored.stripe_payment_intent_id.expect("an intent"));
-        deliver_event(&app, &event).await.assert_status(200);
-        wait_processed(&app, &event).await;
-    }
-    let (released, held, pending) = (&orders[0], &orders[1], &orders[2]);
+    let released = support::escrow_order(&app, &ann, &bob_id).await;
+    support::pay(&app, &stripe, &released).await;
     call(&app, &ann, Method::POST, &format!("/api/v1/payments/orders/{released}/release/"), None).await;
     let payout = id(&call(&app, &bob, Method::GET, "/api/v1/payments/payouts/", None).await["results"][0]);
-    let body = json!({"price_id": "price_pro"});
-    let subscription = id(&call(&app, &ann, Method::POST, "/api/v1/payments/subscriptions/", Some(&body)).await);
+    let pending = support::escrow_order(&app, &ann, &bob_id).await;
+    let held = &held_order;
 
     use Method as M;
     let conv = |rest: &str| format!("/api/v1/chat/conversations/{conversation}/{rest}");
@@ -258,8 +199,8 @@ async fn another_users_ids_answer_404_and_change_nothing() {
         probe(M::GET, "/api/v1/payments/orders/{id}/history/", order(held, "history/")),
         probe(M::POST, "/api/v1/payments/orders/{id}/release/", order(held, "release/")),
         probe_with(M::POST, "/api/v1/payments/orders/{id}/refund/", order(held, "refund/"), json!({})),
-        probe_with(M::POST, "/api/v1/payments/orders/{id}/refund/", order(released, "refund/"), json!({})),
-        probe(M::POST, "/api/v1/payments/orders/{id}/cancel/", order(pending, "cancel/")),
+        probe_with(M::POST, "/api/v1/payments/orders/{id}/refund/", order(&released, "refund/"), json!({})),
+        probe(M::POST, "/api/v1/payments/orders/{id}/cancel/", order(&pending, "cancel/")),
         probe_with(
             M::POST,
             "/api/v1/payments/subscriptions/{id}/cancel/",

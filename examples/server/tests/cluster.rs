@@ -66,7 +66,7 @@ struct Postgres {
 
 impl Postgres {
     fn as_owner(program: PathBuf) -> std::process::Command {
-        if unsafe_is_root() {
+        if is_root() {
             let mut command = std::process::Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program);
             command
@@ -78,7 +78,7 @@ impl Postgres {
     fn start(dir: &Path) -> Self {
         let data = dir.join("pg");
         std::fs::create_dir_all(&data).expect("the data folder");
-        if unsafe_is_root() {
+        if is_root() {
             run(std::process::Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir));
         }
         run(Self::as_owner(pg_bin("initdb")).args(["-A", "trust", "-U", "postgres", "-D"]).arg(&data));
@@ -112,7 +112,7 @@ impl Drop for Postgres {
     }
 }
 
-fn unsafe_is_root() -> bool {
+fn is_root() -> bool {
     std::process::Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 

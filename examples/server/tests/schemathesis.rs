@@ -7,14 +7,9 @@
 //! missing `schemathesis` fails. `SCHEMATHESIS_EXAMPLES` sets the examples per operation
 //! [25]. On SQLite, or PostgreSQL with SAAS_TEST_DATABASE_URL.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use p256::pkcs8::EncodePublicKey;
-use reqwest::Method;
 use saas_core::testing::{TestApp, TestDatabase};
-use saas_payments::testing::{FakeStripe, deliver_event, wait_processed};
-use serde_json::{Value, json};
-use support::register;
+use saas_payments::testing::FakeStripe;
+use support::{Owned, register};
 
 mod support;
 
@@ -73,67 +68,12 @@ async fn schemathesis(app: &TestApp, token: &str, scope: Scope<'_>, dir: &std::p
     (output.status.success(), text)
 }
 
-async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> Value {
-    let response = app.request(method.clone(), path).bearer(token).json(&body).send().await;
-    assert!((200..300).contains(&response.status), "{method} {path}: {} {}", response.status, response.text());
-    response.json()
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap_or_else(|| panic!("an id in {value}")).to_owned()
-}
-
 /// Creates one object of each kind for `owner` (with `other` where it takes two) and returns
 /// a schemathesis.toml that binds each path's ids to them.
 async fn own_objects(app: &TestApp, stripe: &FakeStripe, owner: &str, other: (&str, &str)) -> String {
-    let (other_id, other_token) = other;
-    let link = id(&call(app, owner, Method::GET, "/api/v1/auth/linked-accounts/", Value::Null).await[0]);
-    let key = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).expect("a key");
-    let public = STANDARD.encode(key.verifying_key().to_public_key_der().expect("der").as_bytes());
-    let enrolled = call(
-        app,
-        owner,
-        Method::POST,
-        "/api/v1/auth/biometric/enroll/",
-        json!({"device_id": "phone", "public_key": public, "algorithm": "ES256"}),
-    )
-    .await;
-    let credential = enrolled["credential_id"].as_str().expect("credential id").to_owned();
-
-    let body = json!({"conversation_type": "group", "title": "Seeded", "participant_ids": [other_id]});
-    let conversation = id(&call(app, owner, Method::POST, "/api/v1/chat/conversations/", body).await);
-    let messages = format!("/api/v1/chat/conversations/{conversation}/messages/");
-    let message = id(&call(app, owner, Method::POST, &messages, json!({"content": "Seeded"})).await);
-    call(app, other_token, Method::POST, &messages, json!({"content": "An answer"})).await;
-    let mut notification = Value::Null;
-    for _ in 0..100 {
-        notification = call(app, owner, Method::GET, "/api/v1/notifications/", Value::Null).await["results"][0].clone();
-        if !notification.is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let notification = id(&notification);
-    let device = id(&call(
-        app,
-        owner,
-        Method::POST,
-        "/api/v1/notifications/devices/",
-        json!({"platform": "fcm", "token": "seeded-device"}),
-    )
-    .await);
-
-    let body = json!({"strategy_type": "escrow", "amount_cents": 5_000, "payee_id": other_id});
-    let order = id(&call(app, owner, Method::POST, "/api/v1/payments/orders/", body).await);
-    let payments = saas_payments::PaymentsService::get(app.context()).expect("payments");
-    let stored = payments.order(order.parse().expect("uuid")).await.expect("read").expect("the order");
-    let event = stripe.succeed_payment_intent(&stored.stripe_payment_intent_id.expect("an intent"));
-    deliver_event(app, &event).await.assert_status(200);
-    wait_processed(app, &event).await;
-    let subscription =
-        id(&call(app, owner, Method::POST, "/api/v1/payments/subscriptions/", json!({"price_id": "price_basic"}))
-            .await);
-
+    let other_id = other.0;
+    let Owned { link, credential, conversation, message, notification, device, held_order, subscription } =
+        support::own_one_of_each(app, stripe, owner, other).await;
     let bind = |regex: &str, parameters: &str| {
         format!("[[operations]]\ninclude-path-regex = '{regex}'\nparameters = {{ {parameters} }}\n\n")
     };
@@ -146,7 +86,7 @@ async fn own_objects(app: &TestApp, stripe: &FakeStripe, owner: &str, other: (&s
         ),
         bind("^/api/v1/notifications/devices/", &format!("id = '{device}'")),
         bind("^/api/v1/notifications/[^d]", &format!("id = '{notification}'")),
-        bind("^/api/v1/payments/orders/", &format!("id = '{order}'")),
+        bind("^/api/v1/payments/orders/", &format!("id = '{held_order}'")),
         bind("^/api/v1/payments/subscriptions/", &format!("id = '{subscription}'")),
         // Leaving or deleting the conversation would leave every other operation on it a 404.
         "[[operations]]\ninclude-name = 'POST /api/v1/chat/conversations/{id}/leave/'\nenabled = false\n\n".to_owned(),
@@ -163,7 +103,6 @@ async fn every_operation_answers_as_documented_and_never_with_a_server_error() {
     }
     let db = TestDatabase::create().await;
     let stripe = FakeStripe::start().await;
-    stripe.add_price("price_basic", 1_000, "usd", "month");
     let app = support::app_with_stripe(&stripe).start(&db).await;
     let check = |(passed, output): (bool, String)| {
         println!("{output}");

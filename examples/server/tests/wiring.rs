@@ -2,37 +2,16 @@
 //! who have no socket open on the conversation; payment events notify the payer and the
 //! payee — on SQLite, or PostgreSQL with SAAS_TEST_DATABASE_URL.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use saas_core::testing::{TestApp, TestDatabase};
-use saas_payments::testing::{FakeStripe, deliver_event, wait_processed};
+use saas_payments::testing::FakeStripe;
 use serde_json::{Value, json};
-use support::register;
+use support::{await_notifications, notifications_of, register};
 
 mod support;
 
 async fn notifications(app: &TestApp, access: &str) -> Vec<Value> {
     notifications_of(app, access, "new_message").await
-}
-
-async fn notifications_of(app: &TestApp, access: &str, kind: &str) -> Vec<Value> {
-    let response = app.request(Method::GET, &format!("/api/v1/notifications/?type={kind}")).bearer(access).send().await;
-    response.assert_status(200);
-    response.json()["results"].as_array().unwrap().clone()
-}
-
-/// Waits (≤ 5 s) for the `kind` notifications of a user.
-async fn await_notifications(app: &TestApp, access: &str, kind: &str) -> Vec<Value> {
-    let mut found = Vec::new();
-    for _ in 0..100 {
-        found = notifications_of(app, access, kind).await;
-        if !found.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,11 +66,7 @@ async fn escrow_payment_events_notify_the_payer_and_the_payee() {
         .await;
     order.assert_status(201);
     let id = order.json()["id"].as_str().unwrap().to_owned();
-    let payments = saas_payments::PaymentsService::get(app.context()).unwrap();
-    let stored = payments.order(id.parse().unwrap()).await.unwrap().expect("the order");
-    let event = stripe.succeed_payment_intent(&stored.stripe_payment_intent_id.expect("a payment intent"));
-    deliver_event(&app, &event).await.assert_status(200);
-    wait_processed(&app, &event).await;
+    support::pay(&app, &stripe, &id).await;
 
     let paid = await_notifications(&app, &payer, "payment_succeeded").await;
     assert_eq!(paid.len(), 1);
