@@ -243,8 +243,12 @@ macro_rules! post_in_tx {
                 }
                 recorded.push(inserted);
             }
-            for (key, change) in net.into_iter().filter(|(_, change)| *change != 0) {
-                let account = accounts.iter().find(|account| account.key() == key).expect("an account of the batch");
+            for account in &accounts {
+                let key = account.key();
+                let change = net.get(&key).copied().unwrap_or(0);
+                if change == 0 {
+                    continue;
+                }
                 if account.is_sharded() && (change > 0 || account.may_go_negative()) {
                     // No check needed: added to a shard, beside the other events' changes.
                     ::sqlx::query(
