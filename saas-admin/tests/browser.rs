@@ -78,6 +78,19 @@ async fn wait_for_path(client: &Client, path: &str) {
     panic!("the browser did not reach {path}: {}", client.source().await.unwrap_or_default());
 }
 
+/// Waits until the browser shows `path` with a query containing `query`, fully loaded.
+async fn wait_for_query(client: &Client, path: &str, query: &str) {
+    for _ in 0..100 {
+        let url = client.current_url().await.unwrap();
+        let ready = client.execute("return document.readyState", vec![]).await.unwrap();
+        if url.path() == path && url.query().is_some_and(|q| q.contains(query)) && ready == "complete" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the browser did not reach {path}?{query}: {}", client.source().await.unwrap_or_default());
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     let element = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await;
     element.unwrap_or_else(|err| panic!("no {css}: {err}")).text().await.unwrap_or_default()
@@ -125,7 +138,8 @@ async fn staff_sign_in_find_a_user_deactivate_them_and_see_the_audit_entry() {
     wait_for_path(&client, "/admin/users/").await;
     client.find(Locator::Css("input[name=q]")).await.unwrap().send_keys("member@").await.unwrap();
     client.find(Locator::Css(".filters button[type=submit]")).await.unwrap().click().await.unwrap();
-    wait_for_path(&client, "/admin/users/").await;
+    // The search stays on the same path: wait for its query string to be the page shown.
+    wait_for_query(&client, "/admin/users/", "q=member").await;
     let rows = text_of(&client, "table.list tbody").await;
     assert!(rows.contains("member@example.com") && !rows.contains(STAFF), "{rows}");
     client.find(Locator::LinkText("member@example.com")).await.unwrap().click().await.unwrap();
