@@ -9,6 +9,7 @@ pub mod routes;
 pub mod service;
 pub mod social;
 pub mod store;
+mod user_cache;
 
 use std::sync::Arc;
 

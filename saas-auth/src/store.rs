@@ -1,12 +1,17 @@
 //! SQL of the accounts tables, one text for SQLite and PostgreSQL.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use saas_core::cache::Cache;
 use saas_core::{Db, ServiceError, ServiceResult, with_pool};
 
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::models::{BiometricCredential, LinkedAccount, ProfileRow, TokenPurpose, UserRow};
+use crate::user_cache::UserVersions;
 
 const USER_COLUMNS: &str = "id, email, password_hash, is_email_verified, is_active, is_staff, date_joined";
 const PROFILE_COLUMNS: &str =
@@ -52,12 +57,20 @@ pub struct NewUser<'a> {
 #[derive(Clone, Debug)]
 pub struct AccountStore {
     db: Db,
+    versions: UserVersions,
 }
 
 impl AccountStore {
-    /// A store on `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// A store on `db`; every change of what a user object shows moves that user's version
+    /// in `cache` (see [`AccountStore::user_version`]).
+    pub fn new(db: Db, cache: Arc<dyn Cache>) -> Self {
+        Self { db, versions: UserVersions::new(cache) }
+    }
+
+    /// The current version of the user's object: it changes after every write of this
+    /// store to the user, the profile or the linked accounts (`None` before the first).
+    pub async fn user_version(&self, id: Uuid) -> ServiceResult<Option<Bytes>> {
+        self.versions.current(id).await
     }
 
     /// Inserts user, profile and first linked account in one transaction; `Ok(None)` when
@@ -175,7 +188,10 @@ impl AccountStore {
         .bind(profile.updated_at)
         .execute(pool).await.map(|_| ()));
         match result {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.versions.bump(profile.user_id).await;
+                Ok(true)
+            }
             Err(err) if saas_core::error::is_unique_violation(&err) => Ok(false),
             Err(err) => Err(err.into()),
         }
@@ -213,6 +229,7 @@ impl AccountStore {
              ON CONFLICT (provider, provider_user_id) DO NOTHING",
         ).bind(Uuid::new_v4()).bind(user_id).bind(provider).bind(provider_user_id).bind(Utc::now())
         .execute(pool).await.map(|_| ()))?;
+        self.versions.bump(user_id).await;
         Ok(())
     }
 
@@ -220,6 +237,7 @@ impl AccountStore {
     pub async fn unlink(&self, user_id: Uuid, link_id: Uuid) -> ServiceResult<bool> {
         let done = with_pool!(&self.db, pool => sqlx::query("DELETE FROM auth_linked_accounts WHERE id = $1 AND user_id = $2")
             .bind(link_id).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?;
+        self.versions.bump(user_id).await;
         Ok(done == 1)
     }
 
@@ -234,7 +252,10 @@ impl AccountStore {
             tx.commit().await
         }.await);
         match result {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.versions.bump(user_id).await;
+                Ok(true)
+            }
             Err(err) if saas_core::error::is_unique_violation(&err) => Ok(false),
             Err(err) => Err(err.into()),
         }
@@ -265,6 +286,7 @@ impl AccountStore {
     pub async fn mark_verified(&self, user_id: Uuid) -> ServiceResult<()> {
         with_pool!(&self.db, pool => sqlx::query("UPDATE auth_users SET is_email_verified = TRUE WHERE id = $1")
             .bind(user_id).execute(pool).await.map(|_| ()))?;
+        self.versions.bump(user_id).await;
         Ok(())
     }
 
@@ -274,6 +296,7 @@ impl AccountStore {
         with_pool!(&self.db, pool => sqlx::query(
             "UPDATE auth_users SET is_active = $2, deactivated_at = $3, deactivation_reason = $4 WHERE id = $1",
         ).bind(user_id).bind(active).bind(at).bind(reason).execute(pool).await.map(|_| ()))?;
+        self.versions.bump(user_id).await;
         Ok(())
     }
 
@@ -294,13 +317,18 @@ impl AccountStore {
             tx.commit().await?;
             Ok(done)
         }.await);
-        Ok(changed?)
+        let changed = changed?;
+        for id in &changed {
+            self.versions.bump(*id).await;
+        }
+        Ok(changed)
     }
 
     /// Grants or removes staff.
     pub async fn set_staff(&self, user_id: Uuid, staff: bool) -> ServiceResult<()> {
         with_pool!(&self.db, pool => sqlx::query("UPDATE auth_users SET is_staff = $2 WHERE id = $1")
             .bind(user_id).bind(staff).execute(pool).await.map(|_| ()))?;
+        self.versions.bump(user_id).await;
         Ok(())
     }
 

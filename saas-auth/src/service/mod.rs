@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::models::{ProfileRow, TokenPair, User, UserRow};
 use crate::social::{IdentityProvider, OidcProvider};
 use crate::store::AccountStore;
+use crate::user_cache::UserObjects;
 use password::PasswordHasher;
 use tokens::{Claims, JwtKeys, TokenType};
 
@@ -46,6 +47,7 @@ struct Inner {
     keys: JwtKeys,
     hasher: PasswordHasher,
     providers: HashMap<String, Arc<dyn IdentityProvider>>,
+    objects: UserObjects,
 }
 
 impl AuthService {
@@ -67,7 +69,8 @@ impl AuthService {
         }
         let inner = Inner {
             ctx: ctx.clone(),
-            store: AccountStore::new(ctx.db().clone()),
+            store: AccountStore::new(ctx.db().clone(), ctx.cache().clone()),
+            objects: UserObjects::default(),
             keys: JwtKeys::from_config(config)?,
             hasher: PasswordHasher::default(),
             providers,
@@ -115,11 +118,18 @@ impl AuthService {
         Ok(claims)
     }
 
-    /// The API user object of `id` (404 when absent), in one query.
+    /// The API user object of `id` (404 when absent): this node's copy while the user has
+    /// not changed since it was read (one cache lookup), else one query.
     pub async fn user(&self, id: Uuid) -> ServiceResult<User> {
+        let version = self.store().user_version(id).await?;
+        if let Some(user) = self.inner.objects.get(id, &version) {
+            return Ok(user);
+        }
         let (row, profile, providers) =
             self.store().user_object_row(id).await?.ok_or_else(|| ServiceError::not_found("User"))?;
-        Ok(user_object(row, Some(profile), providers))
+        let user = user_object(row, Some(profile), providers);
+        self.inner.objects.keep(version, &user);
+        Ok(user)
     }
 
     /// The raw user row of `id`, if any (for extractors and other crates).
