@@ -40,7 +40,7 @@ pub async fn authenticate_token(ctx: &AppContext, token: &str) -> ServiceResult<
     Ok(CurrentUser { id: claims.user_id, session: claims.sid })
 }
 
-fn not_authenticated() -> ServiceError {
+pub(crate) fn not_authenticated() -> ServiceError {
     ServiceError::unauthenticated("auth.not_authenticated", "Authentication credentials were not provided.")
 }
 

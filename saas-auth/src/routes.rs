@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use saas_core::extract::{Json, Path, Query};
 use saas_core::{AppContext, ServiceError, ServiceResult};
 use saas_toolkit::{ClientIp, RateLimit};
 
-use crate::extract::CurrentUser;
+use crate::extract::{CurrentUser, bearer_token, not_authenticated};
 use crate::models::{BiometricCredential, LinkedAccount, Profile, RefreshedTokens, TokenPair, User};
 use crate::service::{AuthService, ChallengeFor, IssuedChallenge, ProfileUpdate, RegisterInput, UserUpdate};
 
@@ -238,8 +238,9 @@ async fn verify_token(State(ctx): State<AppContext>, Json(input): Json<TokenInpu
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/user/", tag = "auth", responses((status = 200, body = User)), security(("bearerAuth" = [])))]
-async fn get_user(State(ctx): State<AppContext>, user: CurrentUser) -> ServiceResult<Json<User>> {
-    Ok(Json(service(&ctx)?.user(user.id).await?))
+async fn get_user(State(ctx): State<AppContext>, headers: HeaderMap) -> ServiceResult<Json<User>> {
+    let token = bearer_token(&headers).ok_or_else(not_authenticated)?;
+    Ok(Json(service(&ctx)?.signed_in_user(token).await?))
 }
 
 #[utoipa::path(method(put, patch), path = "/api/v1/auth/user/", tag = "auth", request_body = UserUpdate,

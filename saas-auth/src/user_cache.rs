@@ -41,7 +41,8 @@ impl std::fmt::Debug for UserVersions {
     }
 }
 
-fn version_key(id: Uuid) -> String {
+/// The cache key of the user's version.
+pub(crate) fn version_key(id: Uuid) -> String {
     format!("auth:user-version:{id}")
 }
 

@@ -62,6 +62,8 @@ async fn a_change_on_one_node_shows_on_the_next_read_of_every_node() {
     assert!(service_a.user(id).await.unwrap().is_active);
     service_b.deactivate(id, Some("testing")).await.unwrap();
     assert!(!service_a.user(id).await.unwrap().is_active);
+    // Deactivation revoked the sessions: the kept object is not served to the old token.
+    a.get_auth("/api/v1/auth/user/", &token).await.assert_error(401, "auth.token_invalid");
     // Made an active, verified superuser on A, seen on B.
     service_a.create_superuser("ann.bee@example.com", "another good secret").await.unwrap();
     let user = service_b.user(id).await.unwrap();

@@ -16,6 +16,14 @@ use crate::error::{ServiceError, ServiceResult};
 pub trait Cache: Send + Sync + 'static {
     /// The value under `key`, if present and not expired.
     async fn get(&self, key: &str) -> ServiceResult<Option<Bytes>>;
+    /// The values under `keys`, in their order (one round trip on Redis).
+    async fn get_many(&self, keys: &[&str]) -> ServiceResult<Vec<Option<Bytes>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
     /// Stores `value` under `key`, expiring after `ttl` when given.
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> ServiceResult<()>;
     /// Stores `value` only if `key` is absent; `true` when it was stored (a lock or claim).
@@ -183,6 +191,19 @@ impl Cache for RedisCache {
         let mut conn = self.conn.clone();
         let value: Option<Vec<u8>> = redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await?;
         Ok(value.map(Bytes::from))
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> ServiceResult<Vec<Option<Bytes>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        let values: Vec<Option<Vec<u8>>> = cmd.query_async(&mut conn).await?;
+        Ok(values.into_iter().map(|value| value.map(Bytes::from)).collect())
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> ServiceResult<()> {

@@ -52,6 +52,10 @@ async fn counters_and_claims_are_shared_between_instances() {
     assert!(a.context().cache().set_if_absent("lock:x", Bytes::from_static(b"a"), window).await.unwrap());
     assert!(!b.context().cache().set_if_absent("lock:x", Bytes::from_static(b"b"), window).await.unwrap());
     assert_eq!(b.context().cache().get("lock:x").await.unwrap().unwrap(), "a");
+    b.context().cache().set("other", Bytes::from_static(b"o"), None).await.unwrap();
+    let many = a.context().cache().get_many(&["lock:x", "absent", "other"]).await.unwrap();
+    assert_eq!(many, [Some(Bytes::from_static(b"a")), None, Some(Bytes::from_static(b"o"))]);
+    assert!(a.context().cache().get_many(&[]).await.unwrap().is_empty());
     assert!(b.context().cache().delete("lock:x").await.unwrap());
     assert!(a.context().cache().get("lock:x").await.unwrap().is_none());
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::models::{ProfileRow, TokenPair, User, UserRow};
 use crate::social::{IdentityProvider, OidcProvider};
 use crate::store::AccountStore;
-use crate::user_cache::UserObjects;
+use crate::user_cache::{self, UserObjects};
 use password::PasswordHasher;
 use tokens::{Claims, JwtKeys, TokenType};
 
@@ -105,15 +105,28 @@ impl AuthService {
     /// Checks an access token: signature, expiry, type, and that the user's sessions were
     /// not revoked after it was issued (a cache lookup, no database query).
     pub async fn authenticate(&self, token: &str) -> ServiceResult<Claims> {
+        let claims = self.access_claims(token)?;
+        let revoked = self.ctx().cache().get(&revocation_key(claims.user_id)).await?;
+        check_not_revoked(&claims, revoked)?;
+        Ok(claims)
+    }
+
+    /// The object of the user an access token signs in: the checks of
+    /// [`AuthService::authenticate`] and [`AuthService::user`] with one cache round trip.
+    pub async fn signed_in_user(&self, token: &str) -> ServiceResult<User> {
+        let claims = self.access_claims(token)?;
+        let keys = [revocation_key(claims.user_id), user_cache::version_key(claims.user_id)];
+        let mut values = self.ctx().cache().get_many(&[&keys[0], &keys[1]]).await?.into_iter();
+        let (revoked, version) = (values.next().flatten(), values.next().flatten());
+        check_not_revoked(&claims, revoked)?;
+        self.user_under(claims.user_id, version).await
+    }
+
+    /// A token's claims when it is a valid access token (signature, expiry, type).
+    fn access_claims(&self, token: &str) -> ServiceResult<Claims> {
         let claims = self.keys().decode(token)?;
         if claims.token_type != TokenType::Access {
             return Err(ServiceError::unauthenticated("auth.token_invalid", "An access token is required."));
-        }
-        if let Some(revoked) = self.ctx().cache().get(&revocation_key(claims.user_id)).await? {
-            let revoked_ms: i64 = std::str::from_utf8(&revoked).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-            if claims.iat_ms < revoked_ms {
-                return Err(ServiceError::unauthenticated("auth.token_invalid", "The session has been revoked."));
-            }
         }
         Ok(claims)
     }
@@ -122,6 +135,11 @@ impl AuthService {
     /// not changed since it was read (one cache lookup), else one query.
     pub async fn user(&self, id: Uuid) -> ServiceResult<User> {
         let version = self.store().user_version(id).await?;
+        self.user_under(id, version).await
+    }
+
+    /// The user object of `id`, `version` being the user's version read just before.
+    async fn user_under(&self, id: Uuid, version: Option<bytes::Bytes>) -> ServiceResult<User> {
         if let Some(user) = self.inner.objects.get(id, &version) {
             return Ok(user);
         }
@@ -209,6 +227,16 @@ fn user_object(row: UserRow, profile: Option<ProfileRow>, providers: Vec<String>
 
 fn revocation_key(user_id: Uuid) -> String {
     format!("auth:revoked:{user_id}")
+}
+
+/// 401 when the user's sessions were revoked (`revoked`: the time, in ms) after the token
+/// was issued.
+fn check_not_revoked(claims: &Claims, revoked: Option<bytes::Bytes>) -> ServiceResult<()> {
+    let revoked_ms: i64 = revoked.and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok()).unwrap_or(0);
+    if claims.iat_ms < revoked_ms {
+        return Err(ServiceError::unauthenticated("auth.token_invalid", "The session has been revoked."));
+    }
+    Ok(())
 }
 
 /// Trimmed, lower-cased email, or 400 `validation.failed` on `field`.
