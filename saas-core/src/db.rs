@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
@@ -65,7 +65,11 @@ impl Db {
                 .map_err(|err| connect_error(url, err))?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(|err| connect_error(url, err))?;
+            let mut options = PgConnectOptions::from_str(url).map_err(|err| connect_error(url, err))?;
+            let env_mode = std::env::var("PGSSLMODE").ok();
+            if plain_on_this_machine(url, options.get_host(), env_mode.as_deref()) {
+                options = options.ssl_mode(PgSslMode::Disable);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.unwrap_or(20))
                 .acquire_timeout(Duration::from_secs(5))
@@ -168,6 +172,26 @@ pub fn sqlite_options(url: &str) -> ServiceResult<SqliteConnectOptions> {
     Ok(options)
 }
 
+/// Whether to reach PostgreSQL without TLS: when neither the URL nor `PGSSLMODE` names an
+/// `sslmode` and the server is on this machine (a loopback address or a Unix socket). TLS
+/// there protects nothing, yet it costs a handshake per new connection (most of a
+/// PostgreSQL start-up) and encryption on every query; `sslmode=prefer`, the default,
+/// would use it whenever the server offers it. An explicit mode is always obeyed.
+fn plain_on_this_machine(url: &str, host: &str, env_mode: Option<&str>) -> bool {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let url_names_mode = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .any(|key| key.eq_ignore_ascii_case("sslmode") || key.eq_ignore_ascii_case("ssl-mode"));
+    if url_names_mode || env_mode.is_some_and(|mode| !mode.trim().is_empty()) {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn connect_error(url: &str, err: impl std::fmt::Display) -> ServiceError {
     let shown = redact_url(url);
     tracing::error!(url = %shown, error = %err, "cannot open the database");
@@ -190,6 +214,29 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::plain_on_this_machine;
+
+    #[test]
+    fn postgres_on_this_machine_is_reached_without_tls_unless_a_mode_is_named() {
+        for (url, host) in [
+            ("postgres://u@127.0.0.1:5432/app", "127.0.0.1"),
+            ("postgres://u@localhost/app", "localhost"),
+            ("postgres://u@[::1]:5432/app", "[::1]"),
+            ("postgres:///app?host=/run/postgresql", "/run/postgresql"),
+        ] {
+            assert!(plain_on_this_machine(url, host, None), "{url}");
+        }
+        for (url, host, env) in [
+            ("postgres://u@db.internal:5432/app", "db.internal", None),
+            ("postgres://u@10.0.0.5/app", "10.0.0.5", None),
+            ("postgres://u@127.0.0.1/app?sslmode=require", "127.0.0.1", None),
+            ("postgres://u@127.0.0.1/app?application_name=x&SSL-MODE=prefer", "127.0.0.1", None),
+            ("postgres://u@127.0.0.1/app", "127.0.0.1", Some("verify-full")),
+        ] {
+            assert!(!plain_on_this_machine(url, host, env), "{url}");
+        }
+    }
+
     use super::redact_url;
 
     #[test]

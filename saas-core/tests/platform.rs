@@ -321,3 +321,18 @@ async fn an_operator_overrides_or_turns_off_a_cron_entry() {
     let entry = &app.cron().entries()[0];
     assert_eq!(entry.schedule.to_string(), "0 0 0 1 1 *");
 }
+
+#[tokio::test]
+async fn postgres_on_this_machine_is_reached_without_tls_unless_the_url_asks() {
+    let db = TestDatabase::create().await;
+    if !db.is_postgres() {
+        return; // SQLite has no connection to encrypt.
+    }
+    let app = start(&db).await;
+    let saas_core::Db::Postgres(pool) = app.context().db() else { unreachable!("a PostgreSQL test database") };
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_ssl");
+    assert!(!ssl, "the app's connections to {} are plain", db.url());
+}
