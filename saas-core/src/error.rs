@@ -259,6 +259,12 @@ impl From<sqlx::Error> for ServiceError {
                 tracing::warn!(error = %err, "database unavailable");
                 ServiceError::unavailable("database.unavailable", "The database is unavailable; try again shortly.")
             }
+            // The server is shutting down, starting up, out of connections, or dropped the
+            // connection: a query caught in a restart fails like one that found it down.
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(server_unavailable_code) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ServiceError::unavailable("database.unavailable", "The database is unavailable; try again shortly.")
+            }
             // PostgreSQL refuses text it cannot store (a NUL character): the input is bad.
             sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => ServiceError::new(
                 ErrorKind::Validation,
@@ -280,7 +286,66 @@ impl From<redis::RedisError> for ServiceError {
     }
 }
 
+/// PostgreSQL's codes for a server that cannot serve right now: class 08 (connection
+/// exception), 53300 (too many connections) and 57P01–57P03 (shut down by an operator, by
+/// a crash, or not accepting connections yet).
+fn server_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03")
+}
+
 /// Whether a database error is a unique-constraint violation (for stores mapping to domain codes).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod database_error_tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[derive(Debug)]
+    struct PgError(&'static str);
+
+    impl std::fmt::Display for PgError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for PgError {}
+
+    impl sqlx::error::DatabaseError for PgError {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn mapped(code: &'static str) -> ServiceError {
+        ServiceError::from(sqlx::Error::Database(Box::new(PgError(code))))
+    }
+
+    #[test]
+    fn a_server_restarting_or_full_is_unavailable_not_an_internal_error() {
+        for code in ["57P01", "57P02", "57P03", "53300", "08006", "08003"] {
+            let err = mapped(code);
+            assert_eq!((err.kind(), err.code()), (ErrorKind::Unavailable, "database.unavailable"), "{code}");
+        }
+        assert_eq!(mapped("22021").kind(), ErrorKind::Validation);
+        assert_eq!(mapped("42P01").kind(), ErrorKind::Internal, "a missing table is a bug");
+    }
 }
