@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestModule, eventually, runs};
+use common::{TestModule, runs};
 use reqwest::Method;
 use saas_core::jobs::{EnqueueOptions, JobStats};
-use saas_core::testing::{TestApp, TestDatabase};
+use saas_core::testing::{TestApp, TestDatabase, eventually};
 use serde_json::{Value, json};
 
 async fn start(db: &TestDatabase) -> TestApp {

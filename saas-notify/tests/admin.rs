@@ -11,10 +11,11 @@ use std::sync::Arc;
 use saas_core::Module;
 use saas_core::admin::{AdminPanel, AdminSite, AdminUser, Detail, Form, ListPage, ListQuery};
 use saas_core::testing::TestDatabase;
+use saas_core::testing::wait_until;
 use saas_notify::NotifyModule;
 use serde_json::json;
 use support::push::{FakeApns, FakeFcm, FcmAnswer};
-use support::{NotifyApp, eventually, start, start_with};
+use support::{NotifyApp, start, start_with};
 
 fn site() -> AdminSite {
     let mut site = AdminSite::default();
@@ -374,7 +375,7 @@ async fn deliveries_are_filtered_and_a_failed_one_is_retried_by_its_job() {
     // A worker runs the queued jobs (the retry and the first, never run): the push goes out.
     let worker = push_app(&db, &fcm, &apns, dir.path(), true).await;
     let id = push.parse().unwrap();
-    eventually("the retried push to be sent", async || {
+    wait_until("the retried push to be sent", async || {
         service.store().delivery(id).await.unwrap().is_some_and(|d| d.status == "sent")
     })
     .await;

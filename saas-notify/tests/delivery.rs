@@ -5,9 +5,10 @@
 mod support;
 
 use saas_core::testing::TestDatabase;
+use saas_core::testing::wait_until;
 use serde_json::json;
 use support::push::{ApnsAnswer, FakeApns, FakeFcm, FcmAnswer};
-use support::{NotifyApp, User, eventually, start_with};
+use support::{NotifyApp, User, start_with};
 
 /// An app whose push senders point at the fakes; `worker: false` leaves the jobs to the test.
 async fn push_app(db: &TestDatabase, fcm: &FakeFcm, apns: &FakeApns, dir: &std::path::Path, worker: bool) -> NotifyApp {
@@ -116,7 +117,7 @@ async fn a_provider_error_is_retried_and_other_channels_do_not_wait() {
     // The email is not held back by the failing push.
     app.wait_for_email(&ann.email, "Retry me").await;
     let service = app.service();
-    eventually("the push to succeed on its second attempt", async || {
+    wait_until("the push to succeed on its second attempt", async || {
         let rows = service.store().deliveries_of(id).await.unwrap();
         rows.iter().any(|row| row.channel == "push" && row.status == "sent" && row.attempts == 2)
     })

@@ -342,7 +342,10 @@ async fn staff_retry_a_failed_payout_of_an_order() {
     // Stripe refuses the transfer for good: the payout fails.
     app.fake.fail_next("/v1/transfers", Failure::InvalidRequest("Insufficient platform balance.".to_owned()));
     act(&app, &orders, &staff, &id, "release", &[]).await.expect("release");
-    support::eventually("the payout to fail", async || app.payout_of(&id).await.state == PayoutState::Failed).await;
+    saas_core::testing::wait_until("the payout to fail", async || {
+        app.payout_of(&id).await.state == PayoutState::Failed
+    })
+    .await;
     let card = site.cards()[0].card(app.context()).await.expect("card");
     let failed = card.items.iter().find(|i| i.label == "Failed payouts").expect("failed payouts");
     assert_eq!((failed.value.as_str(), failed.link.as_deref()), ("1", Some("/admin/payouts/?state=failed")));

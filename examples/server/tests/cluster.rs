@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use saas_core::testing::{TestWebSocket, WsEvent};
+use saas_core::testing::{TestWebSocket, WsEvent, eventually};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -379,22 +379,6 @@ impl Cluster {
             assert!(running, "{} exited: {}", process.name, process.log());
         }
     }
-}
-
-/// Waits up to `within` for `check`.
-async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// The next JSON frame of `kind` within `within`, skipping others.

@@ -69,27 +69,6 @@ pub async fn runs(ctx: &AppContext, tag: &str) -> Vec<DateTime<Utc>> {
     .expect("query runs")
 }
 
-/// Polls `check` every 50 ms until it holds or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = ::tokio::time::Instant::now() + timeout;
-    loop {
-        // A check that never answers counts as a failed poll, never as a stuck test.
-        let remaining =
-            deadline.saturating_duration_since(::tokio::time::Instant::now()).max(Duration::from_millis(100));
-        if ::tokio::time::timeout(remaining, check()).await.unwrap_or(false) {
-            return true;
-        }
-        if ::tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        ::tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[saas_core::reexports::async_trait]
 impl Module for TestModule {
     fn name(&self) -> &'static str {

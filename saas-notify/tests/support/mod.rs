@@ -159,14 +159,3 @@ impl NotifyApp {
         panic!("deliveries of {notification_id} still pending");
     }
 }
-
-/// Waits until `check` holds (up to 10 s).
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use saas_auth::AuthModule;
-use saas_core::testing::{TestApp, TestAppBuilder, TestDatabase, TestResponse};
+use saas_core::testing::{TestApp, TestAppBuilder, TestDatabase, TestResponse, wait_until};
 use saas_core::with_pool;
 use saas_payments::testing::{AccountUpdate, FakeStripe, stripe_signature};
 use saas_payments::{Account, Order, PaymentsModule, PaymentsService, Payout, Refund, WebhookEvent};
@@ -88,17 +88,6 @@ pub fn sign_now(payload: &str) -> String {
 /// An account update that finishes onboarding: nothing due, charges and payouts enabled.
 pub fn onboarded() -> AccountUpdate {
     AccountUpdate { charges_enabled: true, payouts_enabled: true, details_submitted: true, ..AccountUpdate::default() }
-}
-
-/// Waits until `check` holds (up to 10 s).
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// The transitions of a history answer as `(from, action, to)`.
@@ -366,7 +355,7 @@ impl PayApp {
     /// The payout once its transfer is stored (the execute job ran; up to 10 s).
     pub async fn transferred_payout(&self, order_id: &str) -> Payout {
         let mut found = None;
-        eventually("the payout's transfer", async || {
+        wait_until("the payout's transfer", async || {
             found = self.payouts_of(order_id).await.into_iter().find(|p| p.stripe_transfer_id.is_some());
             found.is_some()
         })
