@@ -214,7 +214,7 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_on_this_machine;
+    use super::{plain_on_this_machine, redact_url};
 
     #[test]
     fn postgres_on_this_machine_is_reached_without_tls_unless_a_mode_is_named() {
@@ -236,8 +236,6 @@ mod tests {
             assert!(!plain_on_this_machine(url, host, env), "{url}");
         }
     }
-
-    use super::redact_url;
 
     #[test]
     fn passwords_are_redacted() {

@@ -255,13 +255,7 @@ impl From<sqlx::Error> for ServiceError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::RowNotFound => ServiceError::not_found("Resource"),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                ServiceError::unavailable("database.unavailable", "The database is unavailable; try again shortly.")
-            }
-            // The server is shutting down, starting up, out of connections, or dropped the
-            // connection: a query caught in a restart fails like one that found it down.
-            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(server_unavailable_code) => {
+            _ if database_unavailable(&err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ServiceError::unavailable("database.unavailable", "The database is unavailable; try again shortly.")
             }
@@ -286,11 +280,19 @@ impl From<redis::RedisError> for ServiceError {
     }
 }
 
-/// PostgreSQL's codes for a server that cannot serve right now: class 08 (connection
-/// exception), 53300 (too many connections) and 57P01–57P03 (shut down by an operator, by
-/// a crash, or not accepting connections yet).
-fn server_unavailable_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03")
+/// Whether the database could not serve at all: no connection to be had (pool timed out or
+/// closed, I/O or TLS failure), or PostgreSQL saying it cannot serve now — class 08
+/// (connection exception), 53300 (too many connections), 57P01–57P03 (shut down by an
+/// operator or a crash, not accepting connections yet). A query caught in a restart thus
+/// fails like one that found the server down.
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
 }
 
 /// Whether a database error is a unique-constraint violation (for stores mapping to domain codes).
