@@ -4,15 +4,14 @@
 mod support;
 
 use saas_auth::AuthService;
-use saas_core::testing::{TestDatabase, test_redis_url};
+use saas_core::testing::{TestDatabase, redis_url};
 use serde_json::{Value, json};
 use support::{AuthApp, access, start_with};
 use uuid::Uuid;
 
 async fn node(db: &TestDatabase, prefix: &str) -> AuthApp {
-    let url = test_redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
     let prefix = prefix.to_owned();
-    start_with(db, move |b| b.redis(url, prefix).background(false, false)).await
+    start_with(db, move |b| b.redis(redis_url(), prefix).background(false, false)).await
 }
 
 async fn me(app: &AuthApp, access: &str) -> Value {

@@ -130,6 +130,13 @@ pub fn test_redis_url() -> Option<String> {
     std::env::var(TEST_REDIS_URL).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The Redis of the test run, else the local server (`redis://127.0.0.1:6379`): for tests
+/// of what only Redis does, such as several nodes sharing state. An unreachable server
+/// fails the test.
+pub fn redis_url() -> String {
+    test_redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
 /// Builds a [`TestApp`] from modules and configuration overrides.
 pub struct TestAppBuilder {
     modules: Vec<Box<dyn FnOnce(SaasAppBuilder) -> SaasAppBuilder + Send>>,

@@ -4,11 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use saas_core::testing::{TestApp, TestDatabase, test_redis_url};
-
-fn redis_url() -> String {
-    test_redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
-}
+use saas_core::testing::{TestApp, TestDatabase, redis_url};
 
 #[tokio::test]
 async fn a_message_published_on_one_instance_reaches_a_subscriber_on_another() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::Method;
 use saas_auth::AuthModule;
 use saas_chat::ChatModule;
-use saas_core::testing::{TestApp, TestAppBuilder, TestDatabase, TestResponse, TestWebSocket, WsEvent, test_redis_url};
+use saas_core::testing::{TestApp, TestAppBuilder, TestDatabase, TestResponse, TestWebSocket, WsEvent, redis_url};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -88,11 +88,6 @@ pub async fn start(db: &TestDatabase) -> ChatApp {
 
 pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(TestAppBuilder) -> TestAppBuilder) -> ChatApp {
     ChatApp { app: adjust(builder()).start(db).await }
-}
-
-/// The Redis server of the test run (`SAAS_TEST_REDIS_URL`, else the local one).
-pub fn redis_url() -> String {
-    test_redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// A node of a multi-node service: this database, Redis with the database's prefix.

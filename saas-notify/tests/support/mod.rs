@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use saas_auth::AuthModule;
-use saas_core::testing::{TestApp, TestAppBuilder, TestDatabase, TestResponse, TestWebSocket, test_redis_url};
+use saas_core::testing::{TestApp, TestAppBuilder, TestDatabase, TestResponse, TestWebSocket, redis_url};
 use saas_notify::{NotifyModule, NotifyService};
 use serde_json::{Value, json};
 
@@ -57,9 +57,8 @@ pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(TestAppBuilder) -
 
 /// A node of a multi-node service: this database, Redis with the database's prefix.
 pub async fn start_node(db: &TestDatabase) -> NotifyApp {
-    let url = test_redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
     let prefix = db.redis_prefix();
-    start_with(db, move |b| b.redis(url, prefix)).await
+    start_with(db, move |b| b.redis(redis_url(), prefix)).await
 }
 
 impl NotifyApp {
