@@ -29,7 +29,11 @@ async fn send_email(ctx: AppContext, job: EmailJob) -> ServiceResult<()> {
         }
         return Err(saas_core::ServiceError::unavailable("mail.in_progress", "Another attempt is sending this mail."));
     }
-    let sent = async { saas_toolkit::mailer(&ctx)?.send(&Email::text(job.to, job.subject, job.text)).await }.await;
+    // The window left: a worker killed after the server accepted the mail and before the mark
+    // below. The retry then sends it again, with the same Message-ID, which receivers use to
+    // show it once.
+    let email = Email::text(job.to, job.subject, job.text).with_message_id(id.to_string());
+    let sent = async { saas_toolkit::mailer(&ctx)?.send(&email).await }.await;
     match sent {
         Ok(()) => {
             if let Err(err) = ctx.cache().set(&key, b"sent".to_vec().into(), Some(SENT_MAIL_TTL)).await {

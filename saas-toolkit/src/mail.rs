@@ -21,12 +21,22 @@ pub struct Email {
     pub text: String,
     /// Optional HTML alternative.
     pub html: Option<String>,
+    /// A stable `Message-ID` (without the angle brackets), so that a message sent twice (its
+    /// sender died between the server's acceptance and its own record of it) is recognised
+    /// as one by the receiving side. Generated per send when absent.
+    pub message_id: Option<String>,
 }
 
 impl Email {
     /// A plain-text message.
     pub fn text(to: impl Into<String>, subject: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { to: to.into(), subject: subject.into(), text: text.into(), html: None }
+        Self { to: to.into(), subject: subject.into(), text: text.into(), html: None, message_id: None }
+    }
+
+    /// Sets a stable `Message-ID`: `<{id}@{domain of the sender}>`.
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
     }
 
     /// Adds an HTML alternative.
@@ -39,7 +49,8 @@ impl Email {
     pub fn to_message(&self, from: &Mailbox) -> ServiceResult<Message> {
         let to: Mailbox =
             self.to.parse().map_err(|_| ServiceError::invalid_field("email", "Enter a valid email address."))?;
-        let builder = Message::builder().from(from.clone()).to(to).subject(self.subject.clone());
+        let message_id = self.message_id.as_ref().map(|id| format!("<{id}@{}>", from.email.domain()));
+        let builder = Message::builder().from(from.clone()).to(to).subject(self.subject.clone()).message_id(message_id);
         let message = match &self.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(self.text.clone(), html.clone())),
             None => builder.header(ContentType::TEXT_PLAIN).body(self.text.clone()),
@@ -197,6 +208,22 @@ mod tests {
         let err = Email::text("not an address", "s", "b").to_message(&from).unwrap_err();
         assert_eq!(err.code(), "validation.failed");
         mailer.send(&Email::text("a@b.co", "s", "b")).await.unwrap();
+    }
+
+    #[test]
+    fn a_stable_message_id_is_the_same_on_every_send() {
+        let from: Mailbox = "App <noreply@example.com>".parse().unwrap();
+        let email = Email::text("ann@example.com", "s", "b").with_message_id("0190-mail");
+        for _ in 0..2 {
+            let raw = String::from_utf8(email.to_message(&from).unwrap().formatted()).unwrap();
+            assert!(raw.contains("Message-ID: <0190-mail@example.com>"), "{raw}");
+        }
+        let generated = |email: &Email| {
+            let raw = String::from_utf8(email.to_message(&from).unwrap().formatted()).unwrap();
+            raw.lines().find(|line| line.starts_with("Message-ID: ")).map(str::to_owned).expect("a Message-ID")
+        };
+        let plain = Email::text("ann@example.com", "s", "b");
+        assert_ne!(generated(&plain), generated(&plain), "without an id each send has its own");
     }
 
     #[test]
