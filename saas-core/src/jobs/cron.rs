@@ -1,11 +1,13 @@
 //! Cron entries: each tick enqueues a job keyed by the entry and the tick's time, so
 //! several schedulers (one per node) enqueue it once.
 
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use apalis_cron::CronScheduler;
-use futures::StreamExt;
+use apalis_cron::timezone::Utc;
+use apalis_cron::{CronScheduler, Tick};
+use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -108,29 +110,68 @@ pub fn spawn_scheduler(ctx: &AppContext, cron: &Arc<CronSchedule>, token: Cancel
 }
 
 async fn fire(ctx: AppContext, entry: CronEntry, token: CancellationToken) {
-    let mut ticks = Box::pin(CronScheduler::new(entry.schedule.clone()).into_stream());
+    let mut ticks = Ticks::new(&entry.schedule);
     loop {
         let tick = tokio::select! {
             () = token.cancelled() => return,
             tick = ticks.next() => tick,
         };
-        match tick {
-            Some(Ok(tick)) => {
-                let key = format!("cron:{}:{}", entry.name, tick.get_timestamp());
-                let options = EnqueueOptions { delay: None, unique_key: Some(key) };
-                match ctx.jobs().enqueue_with(&entry.job, &entry.payload, options).await {
-                    Ok(()) => {
-                        tracing::debug!(entry = %entry.name, tick = tick.get_timestamp(), "cron entry fired")
-                    }
-                    Err(err) => {
-                        tracing::warn!(entry = %entry.name, error = %err, "cron entry could not enqueue its job")
-                    }
+        let Some(tick) = tick else { return };
+        let key = format!("cron:{}:{tick}", entry.name);
+        let options = EnqueueOptions { delay: None, unique_key: Some(key) };
+        match ctx.jobs().enqueue_with(&entry.job, &entry.payload, options).await {
+            Ok(()) => tracing::debug!(entry = %entry.name, tick, "cron entry fired"),
+            Err(err) => tracing::warn!(entry = %entry.name, error = %err, "cron entry could not enqueue its job"),
+        }
+    }
+}
+
+/// The ticks of a schedule, as Unix seconds. A tick that passes while the previous one is
+/// being handled (a slow enqueue, a stalled process) is skipped: apalis-cron's stream then
+/// fails on that tick at every poll, so it is started again from now.
+struct Ticks {
+    schedule: ::cron::Schedule,
+    stream: Pin<Box<dyn Stream<Item = Result<Tick<Utc>, apalis_cron::Error>> + Send>>,
+}
+
+impl Ticks {
+    fn new(schedule: &::cron::Schedule) -> Self {
+        let stream = Box::pin(CronScheduler::new(schedule.clone()).into_stream());
+        Self { schedule: schedule.clone(), stream }
+    }
+
+    /// The next tick, once it is due; `None` when the schedule has no more.
+    async fn next(&mut self) -> Option<u64> {
+        loop {
+            match self.stream.next().await? {
+                Ok(tick) => return Some(tick.get_timestamp()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "a cron tick passed before it could be awaited; skipped");
+                    *self = Self::new(&self.schedule);
                 }
             }
-            Some(Err(err)) => {
-                tracing::warn!(entry = %entry.name, error = %err, "cron schedule error")
-            }
-            None => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_tick_missed_while_the_last_was_handled_is_skipped_and_the_next_one_fires() {
+        let schedule = ::cron::Schedule::from_str("* * * * * *").unwrap();
+        let mut ticks = Ticks::new(&schedule);
+        let first = ticks.next().await.expect("a first tick");
+        // Handling the tick takes longer than the interval.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let next = tokio::time::timeout(Duration::from_secs(10), ticks.next())
+            .await
+            .expect("the schedule goes on")
+            .expect("a next tick");
+        assert!(next >= first + 2, "the tick that passed is skipped: {first} then {next}");
+        let after = tokio::time::timeout(Duration::from_secs(10), ticks.next()).await.expect("and on").unwrap();
+        assert!(after > next);
     }
 }
