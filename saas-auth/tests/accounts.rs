@@ -390,10 +390,11 @@ async fn a_django_password_hash_signs_in_and_is_upgraded_to_argon2id() {
 #[tokio::test]
 async fn expired_access_tokens_are_refused() {
     let db = TestDatabase::create().await;
-    let app = start_with(&db, |b| b.var("JWT_ACCESS_TTL_SECONDS", "1")).await;
+    // Issued in whole seconds, a token of 3 s lives at least 2 s: long enough to be used once.
+    let app = start_with(&db, |b| b.var("JWT_ACCESS_TTL_SECONDS", "3")).await;
     let pair = app.register("quin@example.com").await;
     app.get_auth("/api/v1/auth/user/", &access(&pair)).await.assert_status(200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     let expired = app.get_auth("/api/v1/auth/user/", &access(&pair)).await.assert_error(401, "auth.token_invalid");
     assert!(expired["message"].as_str().unwrap().contains("expired"));
     let renewed = app.post("/api/v1/auth/token/refresh/", &json!({"refresh": refresh(&pair)})).await;

@@ -55,7 +55,11 @@ async fn the_app_hears_of_new_messages_with_the_participants_not_connected() {
     // Once carol's socket is closed, she is offline too.
     carols.send_json(&serde_json::json!({"type": "ping"})).await;
     carols.close().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ctx, conversation, carol_id) = (app.context().clone(), id.parse().unwrap(), carol.id.parse().unwrap());
+    saas_core::testing::wait_until("carol's socket to be gone", async || {
+        !saas_chat::hub::presence::is_online(&ctx, conversation, carol_id).await
+    })
+    .await;
     app.send(&bob, &id, "anyone?").await;
     let event = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("the hook is called").unwrap();
     let mut offline: Vec<String> = event.offline_recipients.iter().map(ToString::to_string).collect();

@@ -501,7 +501,7 @@ async fn fifty_clients_sending_at_once_all_see_every_message_once_in_one_order()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_answers_no_heartbeat_is_dropped_and_a_live_one_is_kept() {
     let db = TestDatabase::create().await;
-    let app = support::start_with(&db, |b| b.var("CHAT_HEARTBEAT_SECONDS", "1")).await;
+    let app = support::start_with(&db, |b| b.var("CHAT_HEARTBEAT_SECONDS", "2")).await;
     let alice = app.register("alice@example.com").await;
     let bob = app.register("bob@example.com").await;
     let id = id_of(&app.conversation(&alice, "Heartbeat", &[&bob]).await);
@@ -509,7 +509,7 @@ async fn a_client_that_answers_no_heartbeat_is_dropped_and_a_live_one_is_kept() 
     let mut live = app.ws_ready(&id, &bob).await;
     // The live client keeps reading (its library answers the server's pings); the dead one
     // reads nothing, so it answers nothing, for three heartbeats.
-    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(3500);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(7000);
     while tokio::time::Instant::now() < until {
         let _ = live.next_within(std::time::Duration::from_millis(100)).await;
     }

@@ -279,17 +279,17 @@ mod tests {
     #[tokio::test]
     async fn memory_cache_expires_and_counts_in_windows() {
         let cache = MemoryCache::new();
-        cache.set("a", Bytes::from_static(b"1"), Some(Duration::from_millis(30))).await.unwrap();
+        cache.set("a", Bytes::from_static(b"1"), Some(Duration::from_millis(500))).await.unwrap();
         assert_eq!(cache.get("a").await.unwrap().unwrap(), "1");
         assert!(!cache.set_if_absent("a", Bytes::new(), Duration::from_secs(1)).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(cache.get("a").await.unwrap().is_none());
         assert!(cache.set_if_absent("a", Bytes::new(), Duration::from_secs(1)).await.unwrap());
 
-        assert_eq!(cache.increment("c", Duration::from_millis(30)).await.unwrap().0, 1);
-        assert_eq!(cache.increment("c", Duration::from_millis(30)).await.unwrap().0, 2);
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(cache.increment("c", Duration::from_millis(30)).await.unwrap().0, 1);
+        assert_eq!(cache.increment("c", Duration::from_millis(500)).await.unwrap().0, 1);
+        assert_eq!(cache.increment("c", Duration::from_millis(500)).await.unwrap().0, 2);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(cache.increment("c", Duration::from_millis(500)).await.unwrap().0, 1);
         assert!(cache.delete("c").await.unwrap());
     }
 }

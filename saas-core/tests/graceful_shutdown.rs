@@ -63,7 +63,17 @@ async fn parent() {
         let url = format!("http://{addr}/api/v1/test/slow/");
         async move { client.get(url).send().await }
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The request is in its handler when the signal comes.
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the request reaches its handler")
+            .expect("read")
+            .expect("a line");
+        if line == "slow request started" {
+            break;
+        }
+    }
     let pid = server.id().expect("pid").to_string();
     let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(status.success());

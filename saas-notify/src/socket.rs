@@ -67,6 +67,8 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
     let heartbeat_every =
         Duration::from_secs(ctx.config().var_or("CHAT_HEARTBEAT_SECONDS", 30u64).unwrap_or(30).max(1));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    // After a stall the next check waits a whole period, so a pong queued meanwhile is read first.
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let shutdown = saas_core::app::shutdown_token(&ctx);
     let ending = loop {

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::Method;
-use saas_core::Db;
 use saas_core::testing::{TestDatabase, WsEvent};
+use saas_core::{AppContext, Db};
 use saas_payments::testing::FakeStripe;
 use serde_json::{Value, json};
 use support::{Owned, call, id, register};
@@ -82,13 +82,15 @@ async fn snapshot(db: &Db) -> Vec<(String, Vec<String>)> {
     rows
 }
 
-/// The snapshot once background work has settled (two equal readings 200 ms apart).
-async fn settled(db: &Db) -> Vec<(String, Vec<String>)> {
-    let mut last = snapshot(db).await;
+/// The snapshot once background work has settled (two equal readings 200 ms apart, no job
+/// running).
+async fn settled(ctx: &AppContext) -> Vec<(String, Vec<String>)> {
+    let mut last = snapshot(ctx.db()).await;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = snapshot(db).await;
-        if now == last {
+        let now = snapshot(ctx.db()).await;
+        let idle = ctx.jobs().stats().await.is_ok_and(|stats| stats.running == 0);
+        if now == last && idle {
             return now;
         }
         last = now;
@@ -233,7 +235,7 @@ async fn another_users_ids_answer_404_and_change_nothing() {
     }
     assert!(missing.is_empty(), "routes taking an id without a row in the matrix: {missing:?}");
 
-    let before = settled(app.context().db()).await;
+    let before = settled(app.context()).await;
     for probe in &probes {
         let mut request = app.request(probe.method.clone(), &probe.path).bearer(&mallory);
         if let Some(body) = &probe.body {
@@ -247,7 +249,7 @@ async fn another_users_ids_answer_404_and_change_nothing() {
     let mut socket = app.websocket(&format!("/ws/chat/{conversation}/?token={mallory}")).await;
     assert_eq!(socket.next_within(Duration::from_secs(5)).await, Some(WsEvent::Closed(Some(4404))));
 
-    let after = settled(app.context().db()).await;
+    let after = settled(app.context()).await;
     for ((table, rows), (_, rows_after)) in before.iter().zip(&after) {
         assert_eq!(rows, rows_after, "another user's requests changed {table}");
     }

@@ -518,8 +518,10 @@ async fn a_cluster_of_processes_behaves_as_one_service_and_survives_its_faults()
     let (after, elapsed) = (jobs_total(&cluster, metrics_token).await.expect("metrics"), started.elapsed());
     let ticks = elapsed.as_secs_f64();
     let enqueued = (after - before) as f64;
+    // Never more than one job a tick; ticks missed while a scheduler was starved of the CPU
+    // are skipped, so the lower bound only shows the entry keeps firing.
     assert!(
-        enqueued >= ticks - 2.0 && enqueued <= ticks + 2.0,
+        enqueued >= 3.0 && enqueued <= ticks + 2.0,
         "{enqueued} jobs in {ticks:.1} s of every-second ticks from two schedulers"
     );
     // The cron entry off from now on would need a restart; its one job a second is known noise.
@@ -565,6 +567,8 @@ async fn a_cluster_of_processes_behaves_as_one_service_and_survives_its_faults()
     let mut anns = TestWebSocket::connect(&cluster.ws(0, &format!("/ws/chat/{conversation}/?token={ann}"))).await;
     let mut bobs = TestWebSocket::connect(&cluster.ws(1, &format!("/ws/chat/{conversation}/?token={bob}"))).await;
     let mut carols_inbox = TestWebSocket::connect(&cluster.ws(1, &format!("/ws/notifications/?token={carol}"))).await;
+    // Its first frame comes once it is subscribed.
+    assert!(next_of(&mut carols_inbox, "unread_count", Duration::from_secs(5)).await.is_some());
     for socket in [&mut anns, &mut bobs] {
         socket.send_json(&json!({"type": "ping"})).await;
         assert!(next_of(socket, "pong", Duration::from_secs(5)).await.is_some());
@@ -622,7 +626,9 @@ async fn a_cluster_of_processes_behaves_as_one_service_and_survives_its_faults()
     let other = SUBJECTS.into_iter().find(|subject| *subject != held.subject).unwrap();
     assert!(
         eventually(Duration::from_secs(15), || async {
-            mail.accepted("slow@example.com", other) == 1 && redis.mails_being_sent() == 1
+            mail.accepted("slow@example.com", other) == 1
+                && redis.mails_being_sent() == 1
+                && mail.accepted("slow@example.com", &held.subject) == 0
         })
         .await,
         "the other mail is sent and marked; {} being sent",

@@ -159,6 +159,8 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
     let settings = hub.settings().clone();
     let shutdown = saas_core::app::shutdown_token(&ctx);
     let mut heartbeat = tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
+    // After a stall the next check waits a whole period, so a pong queued meanwhile is read first.
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let timeout = settings.write_timeout;
     // The client's frames are handled one at a time, in order, while the room's frames keep

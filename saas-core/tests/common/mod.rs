@@ -36,6 +36,8 @@ async fn item(Path(id): Path<Uuid>) -> Result<Json<Value>, ServiceError> {
 }
 
 async fn slow() -> &'static str {
+    // The shutdown test waits for this line before it signals the server.
+    println!("slow request started");
     ::tokio::time::sleep(Duration::from_millis(1500)).await;
     "done"
 }
