@@ -30,8 +30,8 @@ async fn send_email(ctx: AppContext, job: EmailJob) -> ServiceResult<()> {
         return Err(saas_core::ServiceError::unavailable("mail.in_progress", "Another attempt is sending this mail."));
     }
     // The window left: a worker killed after the server accepted the mail and before the mark
-    // below. The retry then sends it again, with the same Message-ID, which receivers use to
-    // show it once.
+    // below. The retry then sends it again, with the same Message-ID, by which some receivers
+    // drop the copy.
     let email = Email::text(job.to, job.subject, job.text).with_message_id(id.to_string());
     let sent = async { saas_toolkit::mailer(&ctx)?.send(&email).await }.await;
     match sent {

@@ -67,7 +67,7 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
     let heartbeat_every =
         Duration::from_secs(ctx.config().var_or("CHAT_HEARTBEAT_SECONDS", 30u64).unwrap_or(30).max(1));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
-    // After a stall the next check waits a whole period, so a pong queued meanwhile is read first.
+    // Checks missed while the process stalled run once, not in a burst.
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let shutdown = saas_core::app::shutdown_token(&ctx);
@@ -123,8 +123,10 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
                 Some(Ok(_)) => last_seen = Instant::now(),
                 Some(Err(_)) | None => break None,
             },
-            _ = heartbeat.tick() => {
-                if last_seen.elapsed() > heartbeat_every * 2 {
+            due = heartbeat.tick() => {
+                // Silence counts up to when the check was due: a check run late because the
+                // process stalled does not hold the stall against the client.
+                if due.saturating_duration_since(last_seen) > heartbeat_every * 2 {
                     break Some((CLOSE_HEARTBEAT, "no heartbeat"));
                 }
                 let ping = tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Ping(Default::default())));

@@ -10,8 +10,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use saas_core::{AppContext, Config, ServiceError, ServiceResult};
 
-/// One message to send.
+/// One message to send, made by [`Email::text`] and the `with_` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Email {
     /// Recipient address.
     pub to: String,
@@ -22,8 +23,8 @@ pub struct Email {
     /// Optional HTML alternative.
     pub html: Option<String>,
     /// A stable `Message-ID` (without the angle brackets), so that a message sent twice (its
-    /// sender died between the server's acceptance and its own record of it) is recognised
-    /// as one by the receiving side. Generated per send when absent.
+    /// sender died between the server's acceptance and its own record of it) carries one id,
+    /// by which some receivers (Gmail) drop the copy. Generated per send when absent.
     pub message_id: Option<String>,
 }
 

@@ -83,13 +83,14 @@ async fn snapshot(db: &Db) -> Vec<(String, Vec<String>)> {
 }
 
 /// The snapshot once background work has settled (two equal readings 200 ms apart, no job
-/// running).
+/// waiting or running).
 async fn settled(ctx: &AppContext) -> Vec<(String, Vec<String>)> {
     let mut last = snapshot(ctx.db()).await;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = snapshot(ctx.db()).await;
-        let idle = ctx.jobs().stats().await.is_ok_and(|stats| stats.running == 0);
+        let stats = ctx.jobs().stats().await.expect("job counts");
+        let idle = stats.pending == 0 && stats.running == 0;
         if now == last && idle {
             return now;
         }

@@ -159,7 +159,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
     let settings = hub.settings().clone();
     let shutdown = saas_core::app::shutdown_token(&ctx);
     let mut heartbeat = tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
-    // After a stall the next check waits a whole period, so a pong queued meanwhile is read first.
+    // Checks missed while the process stalled run once, not in a burst.
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let timeout = settings.write_timeout;
@@ -235,8 +235,10 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => last_seen = Instant::now(),
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break None,
             },
-            _ = heartbeat.tick() => {
-                if last_seen.elapsed() > settings.heartbeat * 2 {
+            due = heartbeat.tick() => {
+                // Silence counts up to when the check was due: a check run late because the
+                // process stalled does not hold the stall against the client.
+                if due.saturating_duration_since(last_seen) > settings.heartbeat * 2 {
                     break Some((CLOSE_HEARTBEAT, "no heartbeat"));
                 }
                 if !send(&mut socket, WsMessage::Ping(Default::default()), timeout).await {

@@ -1,4 +1,4 @@
-//! `saas new`: what it renders for each choice, how fast, and what it refuses.
+//! `saas new`: what it renders for each choice and what it refuses.
 
 use crate::support::{assert_ok, assert_refused, files, new_app, read, saas, stdout, temp, workspace};
 

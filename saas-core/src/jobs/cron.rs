@@ -110,7 +110,7 @@ pub fn spawn_scheduler(ctx: &AppContext, cron: &Arc<CronSchedule>, token: Cancel
 }
 
 async fn fire(ctx: AppContext, entry: CronEntry, token: CancellationToken) {
-    let mut ticks = Ticks::new(&entry.schedule);
+    let mut ticks = Ticks::new(&entry.name, &entry.schedule);
     loop {
         let tick = tokio::select! {
             () = token.cancelled() => return,
@@ -130,14 +130,15 @@ async fn fire(ctx: AppContext, entry: CronEntry, token: CancellationToken) {
 /// being handled (a slow enqueue, a stalled process) is skipped: apalis-cron's stream then
 /// fails on that tick at every poll, so it is started again from now.
 struct Ticks {
+    entry: String,
     schedule: ::cron::Schedule,
     stream: Pin<Box<dyn Stream<Item = Result<Tick<Utc>, apalis_cron::Error>> + Send>>,
 }
 
 impl Ticks {
-    fn new(schedule: &::cron::Schedule) -> Self {
+    fn new(entry: &str, schedule: &::cron::Schedule) -> Self {
         let stream = Box::pin(CronScheduler::new(schedule.clone()).into_stream());
-        Self { schedule: schedule.clone(), stream }
+        Self { entry: entry.to_owned(), schedule: schedule.clone(), stream }
     }
 
     /// The next tick, once it is due; `None` when the schedule has no more.
@@ -146,8 +147,8 @@ impl Ticks {
             match self.stream.next().await? {
                 Ok(tick) => return Some(tick.get_timestamp()),
                 Err(err) => {
-                    tracing::warn!(error = %err, "a cron tick passed before it could be awaited; skipped");
-                    *self = Self::new(&self.schedule);
+                    tracing::warn!(entry = %self.entry, error = %err, "a cron tick passed before it could be awaited; skipped");
+                    *self = Self::new(&self.entry, &self.schedule);
                 }
             }
         }
@@ -162,7 +163,7 @@ mod tests {
     #[tokio::test]
     async fn a_tick_missed_while_the_last_was_handled_is_skipped_and_the_next_one_fires() {
         let schedule = ::cron::Schedule::from_str("* * * * * *").unwrap();
-        let mut ticks = Ticks::new(&schedule);
+        let mut ticks = Ticks::new("every_second", &schedule);
         let first = ticks.next().await.expect("a first tick");
         // Handling the tick takes longer than the interval.
         tokio::time::sleep(Duration::from_millis(1500)).await;
