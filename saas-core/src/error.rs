@@ -301,7 +301,7 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
-mod database_error_tests {
+mod tests {
     use super::*;
     use std::borrow::Cow;
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
 use saas_core::AppContext;
 use saas_core::pubsub::RecvError;
+use saas_core::websocket::Heartbeat;
 
 use crate::service::{NotifyService, topic};
 
@@ -66,10 +66,7 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
     }
     let heartbeat_every =
         Duration::from_secs(ctx.config().var_or("CHAT_HEARTBEAT_SECONDS", 30u64).unwrap_or(30).max(1));
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
-    // Checks missed while the process stalled run once, not in a burst.
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_seen = Instant::now();
+    let mut heartbeat = Heartbeat::new(heartbeat_every);
     let shutdown = saas_core::app::shutdown_token(&ctx);
     let ending = loop {
         tokio::select! {
@@ -108,7 +105,7 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(text))) => {
-                    last_seen = Instant::now();
+                    heartbeat.seen();
                     let kind = serde_json::from_str::<Value>(text.as_str()).ok()
                         .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned));
                     let reply = match kind.as_deref() {
@@ -120,13 +117,11 @@ pub(crate) async fn serve(ctx: AppContext, token: Option<String>, mut socket: We
                         break None;
                     }
                 }
-                Some(Ok(_)) => last_seen = Instant::now(),
+                Some(Ok(_)) => heartbeat.seen(),
                 Some(Err(_)) | None => break None,
             },
-            due = heartbeat.tick() => {
-                // Silence counts up to when the check was due: a check run late because the
-                // process stalled does not hold the stall against the client.
-                if due.saturating_duration_since(last_seen) > heartbeat_every * 2 {
+            silent = heartbeat.silent() => {
+                if silent {
                     break Some((CLOSE_HEARTBEAT, "no heartbeat"));
                 }
                 let ping = tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Ping(Default::default())));

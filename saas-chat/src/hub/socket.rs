@@ -9,9 +9,9 @@ use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use uuid::Uuid;
 
+use saas_core::websocket::Heartbeat;
 use saas_core::{AppContext, ServiceError};
 
 use super::{CLOSE_HEARTBEAT, CLOSE_NOT_PARTICIPANT, CLOSE_UNAUTHENTICATED, Hub, Outbound, presence};
@@ -158,10 +158,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
 
     let settings = hub.settings().clone();
     let shutdown = saas_core::app::shutdown_token(&ctx);
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + settings.heartbeat, settings.heartbeat);
-    // Checks missed while the process stalled run once, not in a burst.
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_seen = Instant::now();
+    let mut heartbeat = Heartbeat::new(settings.heartbeat);
     let timeout = settings.write_timeout;
     // The client's frames are handled one at a time, in order, while the room's frames keep
     // flowing: a slow database write never stalls this socket's deliveries.
@@ -218,7 +215,7 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
             },
             incoming = socket.recv(), if backlog.len() < MAX_BACKLOG => match incoming {
                 Some(Ok(WsMessage::Text(text))) => {
-                    last_seen = Instant::now();
+                    heartbeat.seen();
                     if inflight.is_none() {
                         inflight = Some(tokio::spawn(session.clone().handle(text)));
                     } else {
@@ -226,19 +223,17 @@ pub(crate) async fn serve(ctx: AppContext, conversation: String, token: Option<S
                     }
                 }
                 Some(Ok(WsMessage::Binary(_))) => {
-                    last_seen = Instant::now();
+                    heartbeat.seen();
                     let reply = error_frame("chat.invalid_frame", "Frames are JSON text.");
                     if !send(&mut socket, WsMessage::Text(reply.to_string().into()), timeout).await {
                         break None;
                     }
                 }
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => last_seen = Instant::now(),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => heartbeat.seen(),
                 Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break None,
             },
-            due = heartbeat.tick() => {
-                // Silence counts up to when the check was due: a check run late because the
-                // process stalled does not hold the stall against the client.
-                if due.saturating_duration_since(last_seen) > settings.heartbeat * 2 {
+            silent = heartbeat.silent() => {
+                if silent {
                     break Some((CLOSE_HEARTBEAT, "no heartbeat"));
                 }
                 if !send(&mut socket, WsMessage::Ping(Default::default()), timeout).await {
